@@ -1,0 +1,143 @@
+"""The `opsbot` command line: serve, migrate, manifest, audit, version, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import psycopg
+import typer
+
+from bot import __version__
+from bot.config import ConfigError, Settings, load_settings
+from bot.logs import configure_logging
+
+T = TypeVar("T")
+
+cli = typer.Typer(
+    name="opsbot",
+    help="opsbot: runbooks as executable, audited Slack workflows.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+audit_cli = typer.Typer(help="Inspect the append-only audit log.", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
+
+
+def _settings(**overrides: Any) -> Settings:
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@cli.command()
+def serve() -> None:
+    """Run the bot: Slack endpoint (or Socket Mode), /health, /ready and /metrics."""
+    from bot.server import serve as serve_forever
+
+    _run(serve_forever(_settings()))
+
+
+@cli.command()
+def demo() -> None:
+    """Run the bot on embedded defaults (no Slack workspace, no database to install)."""
+    from bot.server import serve as serve_forever
+
+    _run(serve_forever(_settings()))
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending database migrations (also done at start-up)."""
+    from bot.runtime import run_migrations
+
+    applied = _run(run_migrations(_settings()))
+    if applied:
+        for migration in applied:
+            typer.echo(f"applied {migration.version:04d}_{migration.name}")
+    else:
+        typer.echo("schema is current")
+
+
+@cli.command()
+def manifest(
+    request_url: Annotated[
+        str, typer.Option(help="Public URL of /slack/events (HTTP mode)")
+    ] = "https://opsbot.example.com/slack/events",
+    socket_mode: Annotated[bool, typer.Option(help="Manifest for Socket Mode (no URLs)")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
+) -> None:
+    """Print the Slack app manifest with every command, scope and event the bot uses."""
+    from bot.manifest import manifest_yaml
+
+    text = manifest_yaml(request_url, socket_mode=socket_mode)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+
+
+@cli.command()
+def version() -> None:
+    """Print the opsbot version."""
+    typer.echo(__version__)
+
+
+async def _with_store(settings: Settings, work: Any) -> Any:
+    from bot.store.embedded import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(settings.data_dir) if settings.database_url is None else None
+    dsn = await embedded.start() if embedded else settings.database_url.get_secret_value()  # type: ignore[union-attr]
+    try:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            return await work(conn)
+    finally:
+        if embedded:
+            await embedded.stop()
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain from the first row to the last."""
+    from bot import audit
+
+    report = _run(_with_store(_settings(), audit.verify))
+    if report.ok:
+        typer.echo(f"audit chain ok: {report.rows} events")
+        return
+    typer.echo(f"audit chain BROKEN at event {report.first_bad_id}: {report.reason}", err=True)
+    raise typer.Exit(1)
+
+
+@audit_cli.command("show")
+def audit_show(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
+    """List the most recent audit events."""
+    from bot import audit
+
+    async def recent(conn: psycopg.AsyncConnection[Any]) -> list[audit.AuditRecord]:
+        return await audit.recent(conn, limit)
+
+    for record in reversed(_run(_with_store(_settings(), recent))):
+        typer.echo(
+            f"{record.at:%Y-%m-%d %H:%M:%S} #{record.id} {record.actor} {record.action} "
+            f"{record.subject or '-'} → {record.outcome}"
+        )
+
+
+def main() -> None:
+    """Console-script entry point: configuration problems end in one line, not a traceback."""
+    try:
+        cli()
+    except ConfigError as exc:
+        typer.echo(f"opsbot: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

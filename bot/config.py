@@ -1,0 +1,116 @@
+"""Runtime settings read from the environment, validated once at start-up.
+
+A bad setting must stop the process with one line that names the variable, so
+`load_settings` turns pydantic's error report into a `ConfigError` with that line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AnyUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+def _validate_scheme(value: SecretStr | None, schemes: tuple[str, ...]) -> SecretStr | None:
+    if value is None or not value.get_secret_value():
+        return None
+    raw = value.get_secret_value()
+    scheme, sep, rest = raw.partition("://")
+    if not sep or scheme not in schemes or not rest:
+        raise ValueError(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob opsbot reads from the environment (or a `.env` file)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: AnyUrl | None = Field(None, validation_alias="SLACK_API_URL")
+    database_url: SecretStr | None = Field(None, validation_alias="DATABASE_URL")
+    redis_url: SecretStr | None = Field(None, validation_alias="REDIS_URL")
+    targets_file: Path | None = Field(None, validation_alias="OPSBOT_TARGETS")
+    incident_channel: str = Field("incident-response", validation_alias="OPSBOT_INCIDENT_CHANNEL")
+    data_dir: Path = Field(Path(".opsbot"), validation_alias="OPSBOT_DATA_DIR")
+    host: str = Field("127.0.0.1", validation_alias="OPSBOT_HOST")
+    port: int = Field(3000, ge=0, le=65535, validation_alias="OPSBOT_PORT")
+    log_format: str = Field("auto", pattern="^(auto|json|console)$", validation_alias="OPSBOT_LOG_FORMAT")
+    log_level: str = Field(
+        "info", pattern="^(debug|info|warning|error)$", validation_alias="OPSBOT_LOG_LEVEL"
+    )
+    dedupe_ttl_seconds: int = Field(3600, ge=60, validation_alias="OPSBOT_DEDUPE_TTL")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        return _validate_scheme(value, ("postgresql", "postgres"))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        return _validate_scheme(value, ("redis", "rediss", "unix"))
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            return None
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("incident_channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        name = value.lstrip("#")
+        if not name or len(name) > 80 or not all(c.islower() or c.isdigit() or c in "-_" for c in name):
+            raise ValueError("must be a Slack channel name: lowercase letters, digits, - and _")
+        return name
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    def missing_for_slack(self) -> list[str]:
+        """Variables a real Slack connection still needs, in the order a newcomer should set them."""
+        missing = []
+        if self.slack_bot_token is None:
+            missing.append("SLACK_BOT_TOKEN")
+        if self.slack_signing_secret is None and not self.socket_mode:
+            missing.append("SLACK_SIGNING_SECRET")
+        return missing
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise `ConfigError` with one readable line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first.get("loc") or ("?",)
+        field = str(loc[0])
+        alias = _alias_for(field)
+        message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        raise ConfigError(f"{alias}: {message}") from None
+
+
+def _alias_for(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, str):
+        return info.validation_alias
+    return field.upper()

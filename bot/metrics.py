@@ -1,0 +1,52 @@
+"""Prometheus metrics, one registry per running app so two apps in one process never mix counts."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 3.0)
+
+
+class Metrics:
+    """The bot's counters and histograms; exposed on `/metrics`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "opsbot_slack_requests",
+            "Slack requests handled, by kind (command, block_actions, event…) and outcome.",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.ack_latency = Histogram(
+            "opsbot_ack_latency_seconds",
+            "Time from receiving a Slack request to sending its acknowledgement.",
+            ["kind"],
+            buckets=ACK_BUCKETS,
+            registry=self.registry,
+        )
+        self.web_api_calls = Counter(
+            "opsbot_slack_web_api_calls",
+            "Slack Web API calls made by the bot, by method and outcome.",
+            ["method", "outcome"],
+            registry=self.registry,
+        )
+        self.duplicate_deliveries = Counter(
+            "opsbot_duplicate_deliveries",
+            "Slack deliveries dropped because they were already handled (retries, redeliveries).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.coordination_backend = Gauge(
+            "opsbot_coordination_redis",
+            "1 when coordination (dedupe, locks) uses Redis, 0 when it is in-process.",
+            registry=self.registry,
+        )
+        self.tasks_in_flight = Gauge(
+            "opsbot_background_tasks",
+            "Background tasks started by handlers and not yet finished.",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,125 @@
+"""One running bot's services and their lifecycle: store, coordination, Slack client, tasks.
+
+`Runtime.start` brings everything up in order (embedded database if no DATABASE_URL, pool,
+migrations, Redis or in-process coordination); `close` takes it down in reverse. Handlers get
+the runtime passed in when they are registered — there is no module-level state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from bot.config import ConfigError, Settings
+from bot.coordination import MemoryCoordinator, RedisCoordinator, create_coordinator
+from bot.logs import get_logger, redact_text, redactor
+from bot.metrics import Metrics
+from bot.store import migrations
+from bot.store.embedded import EmbeddedPostgres
+from bot.store.pool import create_pool
+from bot.tasks import TaskTracker
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    pool: AsyncConnectionPool
+    coordinator: MemoryCoordinator | RedisCoordinator
+    metrics: Metrics
+    tasks: TaskTracker
+    embedded: EmbeddedPostgres | None = None
+    dsn: str = field(default="", repr=False)
+
+    @classmethod
+    async def start(cls, settings: Settings, *, metrics: Metrics | None = None) -> Runtime:
+        metrics = metrics or Metrics()
+        _remember_secrets(settings)
+        embedded: EmbeddedPostgres | None = None
+        if settings.database_url is None:
+            embedded = EmbeddedPostgres(settings.data_dir)
+            dsn = await embedded.start()
+            log.info("embedded_postgres_started", data_dir=str(embedded.pgdata))
+        else:
+            dsn = settings.database_url.get_secret_value()
+        try:
+            await _migrate(dsn)
+            pool = create_pool(dsn)
+            await pool.open(wait=True, timeout=10)
+        except BaseException:
+            if embedded is not None:
+                await embedded.stop()
+            raise
+        redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+        coordinator = create_coordinator(redis_url)
+        if isinstance(coordinator, RedisCoordinator) and not await coordinator.ping():
+            log.error("redis_unreachable_at_start_using_in_process_coordination")
+        metrics.coordination_backend.set(1 if redis_url else 0)
+        tasks = TaskTracker(on_change=metrics.tasks_in_flight.set)
+        return cls(settings, pool, coordinator, metrics, tasks, embedded, dsn)
+
+    async def ready(self) -> tuple[bool, dict[str, Any]]:
+        """Store reachable and schema current (what `/ready` reports)."""
+        checks: dict[str, Any] = {}
+        try:
+            async with self.pool.connection(timeout=2.0) as conn:
+                outstanding = await migrations.pending(conn)
+            checks["database"] = "ok"
+            checks["migrations"] = "current" if not outstanding else f"{len(outstanding)} pending"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        checks["coordination"] = self.coordinator.backend
+        if isinstance(self.coordinator, RedisCoordinator) and self.coordinator.degraded:
+            checks["coordination"] = "redis unreachable, in-process fallback"
+        ok = checks.get("database") == "ok" and checks.get("migrations") == "current"
+        return ok, checks
+
+    async def close(self, drain_timeout: float = 10.0) -> None:
+        await self.tasks.drain(drain_timeout)
+        await self.coordinator.close()
+        await self.pool.close()
+        if self.embedded is not None:
+            await self.embedded.stop()
+
+
+async def _migrate(dsn: str) -> None:
+    try:
+        conn = await psycopg.AsyncConnection.connect(
+            dsn, connect_timeout=10, application_name="opsbot:migrate"
+        )
+    except psycopg.OperationalError as exc:
+        raise ConfigError(f"DATABASE_URL: cannot connect ({_first_line(exc)})") from None
+    async with conn:
+        applied = await migrations.migrate(conn)
+    for migration in applied:
+        log.info("migration_applied", version=migration.version, name=migration.name)
+
+
+async def run_migrations(settings: Settings) -> list[migrations.Migration]:
+    """`opsbot migrate`: apply pending migrations and report what was applied."""
+    embedded = EmbeddedPostgres(settings.data_dir) if settings.database_url is None else None
+    dsn = await embedded.start() if embedded else settings.database_url.get_secret_value()  # type: ignore[union-attr]
+    try:
+        async with await psycopg.AsyncConnection.connect(dsn, connect_timeout=10) as conn:
+            return await migrations.migrate(conn)
+    except psycopg.OperationalError as exc:
+        raise ConfigError(f"DATABASE_URL: cannot connect ({_first_line(exc)})") from None
+    finally:
+        if embedded:
+            await embedded.stop()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return redact_text(text[0]) if text else type(exc).__name__
+
+
+def _remember_secrets(settings: Settings) -> None:
+    """Teach the log redactor the secret values so they are masked wherever they appear."""
+    for secret in (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token):
+        if secret is not None:
+            redactor.known.add(secret.get_secret_value())

@@ -1,0 +1,1 @@
+"""Postgres store: connection pool, versioned migrations and the embedded default server."""
