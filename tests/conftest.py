@@ -14,12 +14,17 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 import redis
+
+from bot.config import load_settings
+from bot.server import BotServer
+from localslack import LocalSlack, Timing, WorkspaceSeed
 
 for _proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
     os.environ.pop(_proxy, None)
@@ -116,3 +121,71 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "opsbot-data"
     path.mkdir()
     return path
+
+
+# --- the bot wired to localslack ------------------------------------------------------------
+
+QUICK_RETRIES = Timing(retry_delays=(0.05, 0.2, 0.2))
+
+
+def opsbot_seed() -> WorkspaceSeed:
+    """The default demo workspace, subscribed to exactly the events the bot's manifest lists."""
+    from handlers import subscribed_events
+
+    seed = WorkspaceSeed()
+    return seed.model_copy(update={"app": seed.app.model_copy(update={"bot_events": subscribed_events()})})
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[LocalSlack]:
+    async with LocalSlack.running(opsbot_seed(), timing=QUICK_RETRIES) as emulator:
+        yield emulator
+
+
+def bot_env(slack: LocalSlack, database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment that points an opsbot at the emulator, as a person would set it."""
+    return {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "DATABASE_URL": database_url,
+        "OPSBOT_PORT": "0",
+        "OPSBOT_DATA_DIR": str(data_dir),
+        **extra,
+    }
+
+
+@asynccontextmanager
+async def running_bot(
+    slack: LocalSlack, database_url: str, data_dir: Path, *, socket_mode: bool = False, **extra: str
+) -> AsyncIterator[BotServer]:
+    """An in-process bot talking to `slack` over HTTP (default) or Socket Mode."""
+    env = bot_env(slack, database_url, data_dir, **extra)
+    if socket_mode:
+        env["SLACK_APP_TOKEN"] = slack.app_token
+        slack.use_socket_mode()
+    server = BotServer(load_settings(**env))
+    await server.start()
+    try:
+        if socket_mode:
+            await slack.wait_for_socket(count=1, timeout=10)
+        else:
+            slack.request_url = server.url + "/slack/events"
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture(params=["http", "socket"])
+async def bot(
+    request: pytest.FixtureRequest, slack: LocalSlack, database_url: str, data_dir: Path
+) -> AsyncIterator[BotServer]:
+    """The bot wired to localslack, once over HTTP and once over Socket Mode."""
+    async with running_bot(slack, database_url, data_dir, socket_mode=request.param == "socket") as server:
+        yield server
+
+
+@pytest.fixture
+async def http_bot(slack: LocalSlack, database_url: str, data_dir: Path) -> AsyncIterator[BotServer]:
+    async with running_bot(slack, database_url, data_dir) as server:
+        yield server

@@ -1,0 +1,48 @@
+"""Command line entry point: serve one workspace until SIGINT/SIGTERM and print how to reach it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from localslack.emulator import LocalSlack
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="localslack", description="Run a local Slack emulator on loopback.")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
+    p.add_argument(
+        "--request-url",
+        default=None,
+        help="the app's /slack/events URL; without it deliveries use Socket Mode",
+    )
+    return p
+
+
+async def _serve(host: str, port: int, request_url: str | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with LocalSlack.running(host=host, port=port, request_url=request_url) as slack:
+        print(f"localslack listening on {slack.url}", flush=True)
+        print("# give the bot these environment variables:", flush=True)
+        for key, value in slack.env().items():
+            print(f"{key}={value}", flush=True)
+        mode = f"HTTP to {request_url}" if request_url else "Socket Mode"
+        print(f"# deliveries: {mode}", flush=True)
+        await stop.wait()
+    print("localslack stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        asyncio.run(_serve(args.host, args.port, args.request_url))
+    except ValueError as exc:
+        print(f"localslack: {exc}", file=sys.stderr)
+        return 2
+    return 0
