@@ -324,7 +324,7 @@ class Driver:
         """Delivers any event as-is (adds event_ts when missing); subscriptions are not checked."""
         state = self._core.state
         event = {"event_ts": state.ids.ts(), **event}
-        d = Delivery(kind="events_api", transport="", event_id=state.ids.new("Ev"))
+        d = Delivery(kind="events_api", transport="", event_id=state.ids.event_id())
         await self._transport.send(
             "events_api", event_envelope(state, event, d.event_id or ""), d, tamper=tamper
         )

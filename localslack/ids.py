@@ -19,7 +19,7 @@ def _base36(n: int, width: int) -> str:
 
 
 class IdFactory:
-    """Hands out ids per prefix ("C", "U", "F", "V", "Ev", ...) and message ts values."""
+    """Hands out ids per prefix ("C", "U", "F", "V", ...), event ids and message ts values."""
 
     def __init__(self) -> None:
         self._counter = itertools.count(1)
@@ -35,6 +35,11 @@ class IdFactory:
         self._last_us = max(now_us, self._last_us + 1)
         sec, us = divmod(self._last_us, 1_000_000)
         return f"{sec}.{us:06d}"
+
+    def event_id(self) -> str:
+        # Globally unique like Slack's: a bot deduplicating by event_id across emulator runs
+        # (a shared Redis in tests) must never see an id reused.
+        return f"Ev{secrets.token_hex(6).upper()}"
 
     def trigger_id(self) -> str:
         return f"{next(self._counter)}.{int(time.time())}.{secrets.token_hex(16)}"
