@@ -85,6 +85,16 @@ def manifest(
         out.write_text(text)
 
 
+@cli.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+)
+def localslack(ctx: typer.Context) -> None:
+    """Run the local Slack workspace (Web API + driver) for a bot to talk to; --help for options."""
+    from localslack.cli import main as localslack_main
+
+    raise typer.Exit(localslack_main(list(ctx.args)))
+
+
 @cli.command()
 def version() -> None:
     """Print the opsbot version."""

@@ -90,3 +90,13 @@ def test_socket_mode_manifest_has_no_urls() -> None:
     assert "request_url" not in manifest["settings"]["interactivity"]
     assert all("url" not in c for c in manifest["features"]["slash_commands"])
     assert all(len(c["command"]) <= 32 for c in manifest["features"]["slash_commands"])
+
+
+def test_opsbot_localslack_prints_the_bot_settings_and_stops_on_sigterm() -> None:
+    proc = subprocess.Popen([OPSBOT, "localslack", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline() for _ in range(4)]
+    proc.terminate()
+    assert proc.wait(10) == 0
+    assert lines[0].startswith("localslack listening on http://127.0.0.1:")
+    assert any(line.startswith("SLACK_API_URL=http://127.0.0.1:") for line in lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -140,3 +141,29 @@ async def test_socket_mode_bot_answers_over_the_websocket(
         assert delivery.transport == "socket"
         replies = await slack.wait_for(lambda: slack.ephemerals("bob"))
         assert "What opsbot can do" in str(replies[-1].blocks)
+
+
+async def test_logs_are_json_lines_with_slack_context_and_no_secrets(
+    slack: LocalSlack, database_url: str, tmp_path: Path
+) -> None:
+    log_path = tmp_path / "bot.log"
+    env = {**os.environ, **bot_env(slack, database_url, tmp_path, OPSBOT_LOG_FORMAT="auto")}
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen([OPSBOT, "serve"], env=env, stdout=subprocess.PIPE, stderr=log_file, text=True)
+        assert proc.stdout is not None
+        match = re.search(r"(http://127\.0\.0\.1:\d+)", proc.stdout.readline())
+        assert match
+        slack.request_url = match.group(1) + "/slack/events"
+        assert (await slack.send_event(mention())).ok
+        assert (await slack.replay_last()).ok
+        proc.terminate()
+        assert proc.wait(30) == 0
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    dropped = [r for r in records if r["event"] == "duplicate_delivery_dropped"]
+    assert len(dropped) == 1
+    assert dropped[0]["slack_user"] == "U0ALICE"
+    assert dropped[0]["slack_channel"] == "C0INCIDENT"
+    assert dropped[0]["kind"] == "event:app_mention"
+    text = log_path.read_text()
+    assert slack.bot_token not in text
+    assert slack.signing_secret not in text
