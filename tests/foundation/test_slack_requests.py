@@ -149,7 +149,9 @@ async def test_logs_are_json_lines_with_slack_context_and_no_secrets(
     log_path = tmp_path / "bot.log"
     env = {**os.environ, **bot_env(slack, database_url, tmp_path, OPSBOT_LOG_FORMAT="auto")}
     with log_path.open("w") as log_file:
-        proc = subprocess.Popen([OPSBOT, "serve"], env=env, stdout=subprocess.PIPE, stderr=log_file, text=True)
+        proc = subprocess.Popen(
+            [OPSBOT, "serve"], env=env, stdout=subprocess.PIPE, stderr=log_file, text=True
+        )
         assert proc.stdout is not None
         match = re.search(r"(http://127\.0\.0\.1:\d+)", proc.stdout.readline())
         assert match
