@@ -76,7 +76,7 @@ def build_bolt_app(runtime: Runtime) -> OpsbotApp:
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("listener_failed", kind=delivery_kind(body), exc_info=error)
 
-    register_all(app, runtime, build_catalogue())
+    register_all(app, runtime, build_catalogue(runtime.runbooks))
     return app
 
 

@@ -12,6 +12,7 @@ import psycopg
 import typer
 
 from bot import __version__
+from bot.cli_runbooks import runbooks_cli
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import configure_logging
 
@@ -26,6 +27,7 @@ cli = typer.Typer(
 )
 audit_cli = typer.Typer(help="Inspect the append-only audit log.", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(runbooks_cli, name="runbooks")
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -77,8 +79,10 @@ def manifest(
 ) -> None:
     """Print the Slack app manifest with every command, scope and event the bot uses."""
     from bot.manifest import manifest_yaml
+    from bot.runtime import load_runbooks_and_targets
 
-    text = manifest_yaml(request_url, socket_mode=socket_mode)
+    runbooks, _ = load_runbooks_and_targets(_settings())
+    text = manifest_yaml(runbooks, request_url, socket_mode=socket_mode)
     if out is None:
         typer.echo(text, nl=False)
     else:

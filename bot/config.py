@@ -12,6 +12,12 @@ from pydantic import AnyUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def default_runbooks_dir() -> Path:
+    """The catalogue shipped beside the code (a source checkout), else the image's copy."""
+    beside_code = Path(__file__).resolve().parents[1] / "runbooks"
+    return beside_code if beside_code.is_dir() else Path("/opt/opsbot/runbooks")
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line naming the variable."""
 
@@ -38,6 +44,7 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(None, validation_alias="DATABASE_URL")
     redis_url: SecretStr | None = Field(None, validation_alias="REDIS_URL")
     targets_file: Path | None = Field(None, validation_alias="OPSBOT_TARGETS")
+    runbooks_dir: Path = Field(default_factory=default_runbooks_dir, validation_alias="OPSBOT_RUNBOOKS")
     incident_channel: str = Field("incident-response", validation_alias="OPSBOT_INCIDENT_CHANNEL")
     data_dir: Path = Field(Path(".opsbot"), validation_alias="OPSBOT_DATA_DIR")
     host: str = Field("127.0.0.1", validation_alias="OPSBOT_HOST")

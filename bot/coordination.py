@@ -42,6 +42,12 @@ class Coordinator(Protocol):
         """Hold a named lock (one holder across processes), released on exit or after the TTL."""
         ...
 
+    async def cache_get(self, key: str) -> bytes | None:
+        """A value another process (or this one) shared under `key`, if it has not expired."""
+        ...
+
+    async def cache_set(self, key: str, value: bytes, ttl_seconds: float) -> None: ...
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -56,6 +62,20 @@ class MemoryCoordinator:
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._max_keys = max_keys
         self._locks: dict[str, asyncio.Lock] = {}
+        self._cache: dict[str, tuple[float, bytes]] = {}
+
+    async def cache_get(self, key: str) -> bytes | None:
+        entry = self._cache.get(key)
+        if entry is None or entry[0] <= time.monotonic():
+            self._cache.pop(key, None)
+            return None
+        return entry[1]
+
+    async def cache_set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        now = time.monotonic()
+        if len(self._cache) > 1000:
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+        self._cache[key] = (now + ttl_seconds, value)
 
     async def first_delivery(self, key: str, ttl_seconds: int) -> bool:
         now = time.monotonic()
@@ -106,6 +126,21 @@ class RedisCoordinator:
             return await self._fallback.first_delivery(key, ttl_seconds)
         self._recover()
         return bool(created)
+
+    async def cache_get(self, key: str) -> bytes | None:
+        try:
+            value = await self._redis.get(self._prefix + "cache:" + key)
+        except (RedisError, OSError) as exc:
+            self._degrade(exc)
+            return await self._fallback.cache_get(key)
+        return value.encode() if isinstance(value, str) else value
+
+    async def cache_set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        try:
+            await self._redis.set(self._prefix + "cache:" + key, value, px=max(1, int(ttl_seconds * 1000)))
+        except (RedisError, OSError) as exc:
+            self._degrade(exc)
+            await self._fallback.cache_set(key, value, ttl_seconds)
 
     @asynccontextmanager
     async def lock(self, name: str, *, ttl_seconds: float, wait_seconds: float) -> AsyncIterator[None]:

@@ -15,11 +15,15 @@ from psycopg_pool import AsyncConnectionPool
 
 from bot.config import ConfigError, Settings
 from bot.coordination import MemoryCoordinator, RedisCoordinator, create_coordinator
+from bot.diagnoses import DiagnosisService
 from bot.logs import get_logger, redact_text, redactor
 from bot.metrics import Metrics
+from bot.probes import ProbeRunner
+from bot.runbooks.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.store import migrations
 from bot.store.embedded import EmbeddedPostgres
 from bot.store.pool import create_pool
+from bot.targets import Targets, TargetsError, load_targets
 from bot.tasks import TaskTracker
 
 log = get_logger(__name__)
@@ -32,6 +36,9 @@ class Runtime:
     coordinator: MemoryCoordinator | RedisCoordinator
     metrics: Metrics
     tasks: TaskTracker
+    runbooks: Catalogue
+    targets: Targets
+    diagnoses: DiagnosisService
     embedded: EmbeddedPostgres | None = None
     dsn: str = field(default="", repr=False)
 
@@ -39,6 +46,8 @@ class Runtime:
     async def start(cls, settings: Settings, *, metrics: Metrics | None = None) -> Runtime:
         metrics = metrics or Metrics()
         _remember_secrets(settings)
+        runbooks, targets = load_runbooks_and_targets(settings)
+        redactor.known.update(targets.secrets())
         embedded: EmbeddedPostgres | None = None
         if settings.database_url is None:
             embedded = EmbeddedPostgres(settings.data_dir)
@@ -60,7 +69,8 @@ class Runtime:
             log.error("redis_unreachable_at_start_using_in_process_coordination")
         metrics.coordination_backend.set(1 if redis_url else 0)
         tasks = TaskTracker(on_change=metrics.tasks_in_flight.set)
-        return cls(settings, pool, coordinator, metrics, tasks, embedded, dsn)
+        diagnoses = DiagnosisService(ProbeRunner(targets), coordinator, pool)
+        return cls(settings, pool, coordinator, metrics, tasks, runbooks, targets, diagnoses, embedded, dsn)
 
     async def ready(self) -> tuple[bool, dict[str, Any]]:
         """Store reachable and schema current (what `/ready` reports)."""
@@ -80,10 +90,30 @@ class Runtime:
 
     async def close(self, drain_timeout: float = 10.0) -> None:
         await self.tasks.drain(drain_timeout)
+        await self.diagnoses.runner.close()
         await self.coordinator.close()
         await self.pool.close()
         if self.embedded is not None:
             await self.embedded.stop()
+
+
+def load_runbooks_and_targets(settings: Settings) -> tuple[Catalogue, Targets]:
+    """The runbook catalogue and the targets registry, or one readable line on what is wrong."""
+    try:
+        runbooks = load_catalogue(settings.runbooks_dir)
+    except CatalogueError as exc:
+        more = (
+            f" (and {len(exc.problems) - 1} more; run `opsbot runbooks check`)"
+            if len(exc.problems) > 1
+            else ""
+        )
+        raise ConfigError(f"OPSBOT_RUNBOOKS: {exc.problems[0]}{more}") from None
+    if settings.targets_file is None:
+        return runbooks, Targets({}, source="(no OPSBOT_TARGETS)")
+    try:
+        return runbooks, load_targets(settings.targets_file)
+    except TargetsError as exc:
+        raise ConfigError(f"OPSBOT_TARGETS: {exc}") from None
 
 
 async def _migrate(dsn: str) -> None:

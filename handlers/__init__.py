@@ -1,7 +1,7 @@
 """Slack listeners, one module per command family.
 
-Each module declares what it needs from Slack (`COMMANDS`, `SCOPES`, `EVENTS`) and a
-`register(app, runtime, catalogue)`; the manifest and help text are built from those declarations.
+Each module declares what it needs from Slack (`slash_commands(runbooks)`, `SCOPES`, `EVENTS`)
+and a `register(app, runtime, catalogue)`; the manifest and help text come from those declarations.
 """
 
 from __future__ import annotations
@@ -11,16 +11,17 @@ from types import ModuleType
 from slack_bolt.async_app import AsyncApp
 
 from bot.commands import CommandCatalogue
+from bot.runbooks.catalogue import Catalogue
 from bot.runtime import Runtime
-from handlers import opsbot
+from handlers import opsbot, runbooks
 
-MODULES: tuple[ModuleType, ...] = (opsbot,)
+MODULES: tuple[ModuleType, ...] = (opsbot, runbooks)
 
 
-def build_catalogue() -> CommandCatalogue:
+def build_catalogue(runbooks: Catalogue) -> CommandCatalogue:
     catalogue = CommandCatalogue()
     for module in MODULES:
-        for command in module.COMMANDS:
+        for command in module.slash_commands(runbooks):
             catalogue.add(command)
     return catalogue
 

@@ -11,6 +11,7 @@ from slack_bolt.context.say.async_say import AsyncSay
 from bot.commands import CommandCatalogue, SlashCommand, Subcommand
 from bot.render.blocks import escape
 from bot.render.help import help_blocks, help_text
+from bot.runbooks.catalogue import Catalogue
 from bot.runtime import Runtime
 
 OPSBOT = SlashCommand(
@@ -19,9 +20,12 @@ OPSBOT = SlashCommand(
     usage_hint="help",
     subcommands=[Subcommand(name="help", usage="help", summary="list every command and what it does")],
 )
-COMMANDS = (OPSBOT,)
 SCOPES = ("commands", "chat:write", "app_mentions:read")
 EVENTS = ("app_mention",)
+
+
+def slash_commands(runbooks: Catalogue) -> list[SlashCommand]:
+    return [OPSBOT]
 
 
 def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> None:

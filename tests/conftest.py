@@ -65,15 +65,37 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     asyncio.run(embedded.stop())
 
 
-@pytest.fixture
-def database_url(pg_admin_url: str) -> Iterator[str]:
-    """A fresh, empty database for one test, dropped afterwards."""
+def _fresh_database(pg_admin_url: str) -> Iterator[str]:
     name = f"opsbot_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     yield _with_database(pg_admin_url, name)
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database for one test (the bot's store), dropped afterwards."""
+    yield from _fresh_database(pg_admin_url)
+
+
+@pytest.fixture
+def app_db_url(pg_admin_url: str) -> Iterator[str]:
+    """Another fresh database: the application database runbooks diagnose (target `app_db`)."""
+    yield from _fresh_database(pg_admin_url)
+
+
+@pytest.fixture
+def targets_file(tmp_path: Path, app_db_url: str, redis_url: str) -> Path:
+    """A targets registry naming the test's application database and Redis."""
+    path = tmp_path / "targets.yml"
+    path.write_text(
+        "targets:\n"
+        f"  app_db: {{kind: postgres, dsn: '{app_db_url}', connect_timeout: 3}}\n"
+        f"  cache: {{kind: redis, url: '{redis_url}'}}\n"
+    )
+    return path
 
 
 def _with_database(dsn: str, name: str) -> str:

@@ -1,0 +1,152 @@
+"""Command probes: an argv list run without a shell on a `command` target (the bot's own host).
+
+argv[0] must be one of the target's allowed programs (resolved to an absolute path when the
+targets file was loaded). A parameter can only be a whole argv element, written `{name}`, so
+`$(reboot)` or `; rm -rf /` arrives as one literal argument; values that start with `-` are
+refused because the program would read them as options.
+
+The process runs in its own session with stdin closed and a minimal environment. Output
+(stdout and stderr together) is read as it comes and only the last `max_output_bytes` are kept.
+When the run ends — normally, by timeout or by cancellation — the whole process group is killed,
+so nothing the command started survives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from contextlib import suppress
+from typing import Any, Literal, Self
+
+from pydantic import Field, model_validator
+
+from bot.logs import redact_text
+from bot.probes.base import (
+    Call,
+    Findings,
+    ProbeFailed,
+    ProbeSpecError,
+    SpecBase,
+    check_literal_or_ref,
+    param_ref,
+    refs_in,
+)
+from bot.targets import CommandTarget
+
+_READ_CHUNK = 65_536
+_LINE_CHARS = 500
+_LANG = "C.UTF-8"
+
+
+class CommandProbe(SpecBase):
+    """An argv template; an element written `{name}` is replaced by that parameter, whole."""
+
+    kind: Literal["command"] = "command"
+    argv: list[str] = Field(min_length=1, max_length=64)
+    tail_lines: int = Field(50, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _argv(self) -> Self:
+        if param_ref(self.argv[0]) is not None or "{" in self.argv[0] or "}" in self.argv[0]:
+            raise ValueError("argv[0]: the program must be a constant")
+        for position, arg in enumerate(self.argv):
+            check_literal_or_ref(arg, f"argv[{position}]")
+            if "\x00" in arg:
+                raise ValueError(f"argv[{position}] contains a NUL byte")
+        return self
+
+    def param_names(self) -> frozenset[str]:
+        return refs_in(self.argv)
+
+
+async def run_command(spec: CommandProbe, target: CommandTarget, call: Call) -> Findings:
+    program = target.program_path(spec.argv[0])
+    if program is None:
+        raise ProbeSpecError(f"{spec.argv[0]} is not an allowed program on target {spec.target!r}")
+    args = [_argument(arg, call) for arg in spec.argv[1:]]
+    env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": _LANG}
+    env |= {name: value.get_secret_value() for name, value in target.env.items()}
+    process = await asyncio.create_subprocess_exec(
+        program,
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=target.cwd,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        tail, total, lines = await _read_tail(process, target.max_output_bytes)
+        exit_code = await process.wait()
+    finally:
+        await _kill_group(process)
+    return _findings(tail, total, lines, exit_code, target, spec.tail_lines)
+
+
+def _argument(arg: str, call: Call) -> str:
+    name = param_ref(arg)
+    if name is None:
+        return arg
+    value: Any = call.params[name]
+    if value is None or isinstance(value, bool | dict | list):
+        raise ProbeFailed(f"parameter {name!r} cannot be a command argument")
+    text = str(value)
+    if text.startswith("-"):
+        raise ProbeFailed(f"parameter {name!r} starts with '-' and would be read as an option")
+    if "\x00" in text:
+        raise ProbeFailed(f"parameter {name!r} contains a NUL byte")
+    return text
+
+
+async def _read_tail(process: asyncio.subprocess.Process, cap: int) -> tuple[bytes, int, int]:
+    """The last `cap` bytes of output, the total byte count and the number of lines."""
+    assert process.stdout is not None
+    tail = bytearray()
+    total = lines = 0
+    last = b"\n"
+    while chunk := await process.stdout.read(_READ_CHUNK):
+        total += len(chunk)
+        lines += chunk.count(b"\n")
+        last = chunk[-1:]
+        tail += chunk
+        if len(tail) > cap:
+            del tail[: len(tail) - cap]
+    if last != b"\n":
+        lines += 1
+    return bytes(tail), total, lines
+
+
+async def _kill_group(process: asyncio.subprocess.Process) -> None:
+    """Kill everything in the command's process group (children included) and reap the leader."""
+    with suppress(ProcessLookupError):  # the group is already empty
+        os.killpg(process.pid, signal.SIGKILL)
+    if process.returncode is None:
+        await process.wait()
+
+
+def _findings(
+    tail: bytes, total: int, lines: int, exit_code: int, target: CommandTarget, tail_lines: int
+) -> Findings:
+    text = tail.decode("utf-8", errors="replace")
+    kept = text.splitlines()
+    if total > len(tail) and kept:
+        kept = kept[1:]  # the first kept line was cut by the byte cap
+    secrets = target.secrets()
+    shown = [_shorten(redact_text(line, secrets)) for line in kept[-tail_lines:]]
+    return Findings(
+        values={
+            "exit_code": exit_code,
+            "output_lines": lines,
+            "output_bytes": total,
+            "last_line": shown[-1] if shown else None,
+        },
+        columns=["output"],
+        rows=[[line] for line in shown],
+        truncated=total > len(tail) or len(kept) > tail_lines,
+    )
+
+
+def _shorten(line: str) -> str:
+    return line if len(line) <= _LINE_CHARS else line[: _LINE_CHARS - 1] + "…"

@@ -1,0 +1,229 @@
+"""Loading the runbook catalogue from YAML files, and the checks `opsbot runbooks check` runs.
+
+A probe or action may say `sql_file: name.sql` instead of `sql:`; the file is read relative to
+the YAML file and must stay inside the catalogue directory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from bot.runbooks.model import RISK_ORDER, Runbook
+from bot.runbooks.steps import PostgresWrite
+
+
+class CatalogueError(Exception):
+    """The catalogue does not load; `problems` says which file and what."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Catalogue:
+    runbooks: dict[str, Runbook] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[Runbook]:
+        return iter(self.runbooks.values())
+
+    def __len__(self) -> int:
+        return len(self.runbooks)
+
+    def get(self, runbook_id: str) -> Runbook | None:
+        return self.runbooks.get(runbook_id)
+
+    def families(self) -> dict[str, list[Runbook]]:
+        """Runbooks that answer a slash command, grouped by command family, in id order."""
+        grouped: dict[str, list[Runbook]] = {}
+        for runbook in sorted(self, key=lambda r: r.id):
+            if runbook.command:
+                grouped.setdefault(runbook.command.family, []).append(runbook)
+        return grouped
+
+    def for_command(self, family: str, subcommand: str | None) -> Runbook | None:
+        for runbook in self:
+            if (
+                runbook.command
+                and runbook.command.family == family
+                and runbook.command.subcommand == subcommand
+            ):
+                return runbook
+        return None
+
+
+def load_catalogue(directory: Path) -> Catalogue:
+    """Load and validate every `*.yml` under `directory`; raise `CatalogueError` listing all problems."""
+    catalogue = Catalogue()
+    problems: list[str] = []
+    root = directory.resolve()
+    if not root.is_dir():
+        raise CatalogueError([f"{directory}: runbook directory not found"])
+    for path in sorted(root.rglob("*.yml")):
+        rel = path.relative_to(root)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            if not isinstance(raw, dict):
+                raise ValueError("the file is not a YAML mapping")
+            runbook = Runbook.model_validate(_inline_sql_files(raw, path.parent, root))
+        except ValidationError as exc:
+            problems += [f"{rel}: {_where(err['loc'])}: {err['msg']}" for err in exc.errors()[:10]]
+            continue
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            problems.append(f"{rel}: {exc}")
+            continue
+        if runbook.id in catalogue.runbooks:
+            problems.append(f"{rel}: runbook id {runbook.id} is also used by {catalogue.files[runbook.id]}")
+            continue
+        catalogue.runbooks[runbook.id] = runbook
+        catalogue.files[runbook.id] = rel
+    problems += _cross_references(catalogue)
+    if problems:
+        raise CatalogueError(problems)
+    return catalogue
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(file)"
+
+
+def _inline_sql_files(node: Any, base: Path, root: Path) -> Any:
+    if isinstance(node, dict):
+        out = {k: _inline_sql_files(v, base, root) for k, v in node.items() if k != "sql_file"}
+        if "sql_file" in node:
+            if "sql" in node:
+                raise ValueError("give either sql or sql_file, not both")
+            target = (base / str(node["sql_file"])).resolve()
+            if root not in target.parents:
+                raise ValueError(f"sql_file {node['sql_file']} is outside the catalogue")
+            out["sql"] = target.read_text(encoding="utf-8")
+        return out
+    if isinstance(node, list):
+        return [_inline_sql_files(item, base, root) for item in node]
+    return node
+
+
+def _cross_references(catalogue: Catalogue) -> list[str]:
+    problems = []
+    commands: dict[str, str] = {}
+    for runbook in catalogue:
+        for step in runbook.next:
+            for ref in step.suggest:
+                kind, _, name = ref.partition(":")
+                if kind == "runbook" and name not in catalogue.runbooks:
+                    problems.append(f"{catalogue.files[runbook.id]}: next suggests unknown runbook {name}")
+        if runbook.command:
+            key = runbook.command.text
+            if key in commands:
+                problems.append(f"{catalogue.files[runbook.id]}: {key} is also answered by {commands[key]}")
+            commands[key] = runbook.id
+    return problems
+
+
+# --- lint: what a schema cannot say -------------------------------------------------------------
+
+_WRITE_WORDS = re.compile(
+    r"\b(insert|update|delete|merge|drop|alter|create|truncate|grant|revoke|copy|vacuum|reindex|cluster|"
+    r"refresh|lock|call|do|execute|prepare|listen|notify|set|reset|comment|security|import|"
+    r"pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile|set_config|"
+    r"pg_advisory_lock|pg_advisory_xact_lock|lo_import|lo_export|pg_read_file|pg_read_binary_file)\b",
+    re.I,
+)
+_STRINGS_AND_COMMENTS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
+_PLACEHOLDER = re.compile(r"%(\((?P<name>[A-Za-z_][A-Za-z0-9_]*)\))?(?P<conv>[sbt%])?")
+
+
+def _strip(sql: str) -> str:
+    return _STRINGS_AND_COMMENTS.sub(" ", sql)
+
+
+def sql_problems(sql: str, binds: dict[str, Any], *, read_only: bool) -> list[str]:
+    """Problems with one SQL text: string interpolation, several statements, writes where reads belong."""
+    problems = []
+    bare = _strip(sql)
+    for match in _PLACEHOLDER.finditer(bare):
+        if match.group(0) == "%%":
+            continue
+        name = match.group("name")
+        if name is None or match.group("conv") != "s":
+            problems.append(
+                f"`{match.group(0)}` is not a named bind parameter %(name)s (write %% for a literal %)"
+            )
+        elif name not in binds:
+            problems.append(f"%({name})s has no entry in binds")
+    for name in binds:
+        if f"%({name})s" not in bare:
+            problems.append(f"bind {name} is never used in the SQL")
+    if "{" in bare or "}" in bare:
+        problems.append("braces in SQL look like string formatting; use bind parameters")
+    if bare.strip().rstrip(";").count(";"):
+        problems.append("more than one statement")
+    if read_only:
+        first = bare.strip().split(None, 1)[0].lower() if bare.strip() else ""
+        if first not in ("select", "with", "show", "values", "explain", "table"):
+            problems.append(f"a read-only check starts with {first.upper() or 'nothing'}")
+        write = _WRITE_WORDS.search(bare)
+        if write:
+            problems.append(f"a read-only check uses {write.group(0).upper()}")
+        if re.search(r"\bexplain\b[^;]*\banalyze\b", bare, re.I):
+            problems.append("EXPLAIN ANALYZE executes the statement; not allowed in a read-only check")
+    return problems
+
+
+def lint(catalogue: Catalogue, seeds_dir: Path | None = None) -> list[str]:
+    """Everything `opsbot runbooks check` reports beyond schema errors."""
+    problems: list[str] = []
+    seeds = _seed_texts(seeds_dir)
+    for runbook in catalogue:
+        where = str(catalogue.files[runbook.id])
+        for check in runbook.checks:
+            if check.probe.kind == "postgres":
+                problems += [
+                    f"{where}: check {check.id}: {p}"
+                    for p in sql_problems(check.probe.sql, dict(check.probe.binds), read_only=True)
+                ]
+        for action in runbook.actions:
+            if action.preview is not None and action.preview.kind == "postgres":
+                problems += [
+                    f"{where}: action {action.id} preview: {p}"
+                    for p in sql_problems(action.preview.sql, dict(action.preview.binds), read_only=True)
+                ]
+            if isinstance(action.step, PostgresWrite):
+                problems += [
+                    f"{where}: action {action.id}: {p}"
+                    for p in sql_problems(action.step.sql, dict(action.step.binds), read_only=False)
+                ]
+            changes_state = action.step.kind != "manual"
+            if changes_state and RISK_ORDER[action.risk] == 0:
+                problems.append(f"{where}: action {action.id} changes state but is marked read_only")
+            if action.restarts_service and RISK_ORDER[action.risk] < 2:
+                problems.append(
+                    f"{where}: action {action.id} restarts a service: risk must be high or critical"
+                )
+        if seeds:
+            text = seeds.get(runbook.source.seed)
+            if text is None:
+                problems.append(f"{where}: source seed {runbook.source.seed} does not exist")
+            elif _norm(runbook.source.section.split("›")[-1]) not in _norm(text):
+                problems.append(
+                    f"{where}: section '{runbook.source.section}' not found in {runbook.source.seed}"
+                )
+    return problems
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def _seed_texts(seeds_dir: Path | None) -> dict[str, str]:
+    if seeds_dir is None or not seeds_dir.is_dir():
+        return {}
+    return {p.name: p.read_text(encoding="utf-8", errors="replace") for p in seeds_dir.glob("*.txt")}
