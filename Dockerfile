@@ -13,10 +13,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     OPSBOT_HOST=0.0.0.0 \
     OPSBOT_PORT=3000 \
     OPSBOT_DATA_DIR=/var/lib/opsbot \
-    OPSBOT_LOG_FORMAT=json
+    OPSBOT_LOG_FORMAT=json \
+    OPSBOT_RUNBOOKS=/opt/opsbot/runbooks
 RUN groupadd --system opsbot && useradd --system --gid opsbot --home-dir /var/lib/opsbot --create-home opsbot
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+COPY runbooks /opt/opsbot/runbooks
 USER opsbot
 WORKDIR /var/lib/opsbot
 EXPOSE 3000
