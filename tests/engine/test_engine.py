@@ -32,7 +32,12 @@ def runbook(checks: list[dict[str, Any]], **extra: Any) -> Runbook:
 
 
 def pg_check(check_id: str, sql: str, **extra: Any) -> dict[str, Any]:
-    return {"id": check_id, "title": f"check {check_id}", "probe": {"kind": "postgres", "target": "app_db", "sql": sql}, **extra}
+    return {
+        "id": check_id,
+        "title": f"check {check_id}",
+        "probe": {"kind": "postgres", "target": "app_db", "sql": sql},
+        **extra,
+    }
 
 
 @contextlib.asynccontextmanager
@@ -66,7 +71,9 @@ def result(status: str = "ok", **values: Any) -> ProbeResult:
 
 def test_thresholds_judge_ok_warn_crit_and_error() -> None:
     check = Check.model_validate(
-        pg_check("c", "SELECT 1 AS n", value="n", warn={"op": ">", "value": 10}, crit={"op": ">=", "value": 20})
+        pg_check(
+            "c", "SELECT 1 AS n", value="n", warn={"op": ">", "value": 10}, crit={"op": ">=", "value": 20}
+        )
     )
     assert judge(check, result(n=3)).status == "ok"
     assert judge(check, result(n=11)).status == "warn"
@@ -106,8 +113,12 @@ async def test_a_black_holed_target_costs_its_timeout_and_other_checks_still_rep
         book = runbook(
             [
                 pg_check("db", "SELECT 1 AS n", value="n"),
-                {"id": "hang", "title": "hanging api", "timeout_s": 0.5,
-                 "probe": {"kind": "http", "target": "api", "path": "/health"}},
+                {
+                    "id": "hang",
+                    "title": "hanging api",
+                    "timeout_s": 0.5,
+                    "probe": {"kind": "http", "target": "api", "path": "/health"},
+                },
             ]
         )
         async with ProbeRunner(targets) as probe_runner:
@@ -138,7 +149,11 @@ async def test_suggestions_follow_check_outcomes(runner: ProbeRunner) -> None:
     book = runbook(
         checks,
         next=[
-            {"when": {"check": "n", "status": ["warn", "crit"]}, "suggest": ["runbook:db.connections"], "note": "look"},
+            {
+                "when": {"check": "n", "status": ["warn", "crit"]},
+                "suggest": ["runbook:db.connections"],
+                "note": "look",
+            },
             {"when": {"check": "n", "status": ["ok"]}, "suggest": ["runbook:db.locks"]},
         ],
     )
@@ -165,7 +180,10 @@ async def test_replicas_share_a_diagnosis_through_redis(app_db_url: str, redis_u
     book = runbook([pg_check("n", "SELECT pg_sleep(0.3), 1 AS n", value="n")])
     coordinators = [RedisCoordinator(redis_url, prefix=prefix) for _ in range(2)]
     async with ProbeRunner(targets) as first, ProbeRunner(targets) as second:
-        replicas = [DiagnosisService(first, coordinators[0], None), DiagnosisService(second, coordinators[1], None)]
+        replicas = [
+            DiagnosisService(first, coordinators[0], None),
+            DiagnosisService(second, coordinators[1], None),
+        ]
         (a, a_shared), (b, b_shared) = await asyncio.gather(*(r.run(book, {}) for r in replicas))
     for coordinator in coordinators:
         await coordinator.close()
@@ -193,5 +211,9 @@ async def test_fifty_idle_connections_make_db_connections_critical(app_db_url: s
     assert idle_check is not None and idle_check.status == "crit"
     assert idle_check.value is not None and idle_check.value >= 50
     total = diagnosis.outcome("total")
-    assert total is not None and total.status in ("warn", "crit") and total.threshold == "warn > 50 connections · crit > 55 connections"
+    assert (
+        total is not None
+        and total.status in ("warn", "crit")
+        and total.threshold == "warn > 50 connections · crit > 55 connections"
+    )
     assert [s.ref for s in diagnosis.suggestions] == ["terminate_idle"]

@@ -90,7 +90,8 @@ def test_family_text_maps_to_a_runbook_with_typed_params(catalogue) -> None:  # 
 
 
 @pytest.mark.parametrize(
-    "text", ["", "help", "frobnicate", "connections idle_minutes='; DROP TABLE x; --", "connections $(reboot)"]
+    "text",
+    ["", "help", "frobnicate", "connections idle_minutes='; DROP TABLE x; --", "connections $(reboot)"],
 )
 def test_family_text_that_is_not_a_run_gets_usage(catalogue, text: str) -> None:  # type: ignore[no-untyped-def]
     answer = parse_family("db", text, catalogue)

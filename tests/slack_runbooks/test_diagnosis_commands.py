@@ -38,9 +38,11 @@ async def test_db_connections_posts_a_critical_card_with_counts_and_thresholds(
     assert "crit > 40 connections" in text
     assert "terminate_idle" in text, "the remediation is offered as a button"
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        row = await (await conn.execute(
-            "SELECT runbook_id, overall, requested_by, message_ts, result->'checks' FROM diagnosis_runs"
-        )).fetchone()
+        row = await (
+            await conn.execute(
+                "SELECT runbook_id, overall, requested_by, message_ts, result->'checks' FROM diagnosis_runs"
+            )
+        ).fetchone()
     assert row is not None
     assert row[:4] == ("db.connections", "crit", "U0ALICE", card.ts)
     idle_result = next(c for c in row[4] if c["check_id"] == "idle")
@@ -102,14 +104,17 @@ async def test_a_table_too_long_for_a_message_goes_whole_into_the_thread(
     assert any(m.files for m in replies), "the file is posted in the card's thread"
 
 
-async def test_a_suggested_runbook_button_runs_it_in_the_thread(slack: LocalSlack, diag_bot: BotServer) -> None:
+async def test_a_suggested_runbook_button_runs_it_in_the_thread(
+    slack: LocalSlack, diag_bot: BotServer
+) -> None:
     await slack.slash("carol", "incident-response", "/runbook run test.follow")
     card = (await slack.wait_for(lambda: cards(slack), timeout=15))[-1]
     button = next(e for b in card.blocks if b["type"] == "actions" for e in b["elements"])
     assert button["text"]["text"] == "▶ Run db.connections"
     await slack.click("dave", card, button["action_id"])
     follow_up = await slack.wait_for(
-        lambda: [m for m in slack.thread("incident-response", card.ts) if m.ts != card.ts and m.blocks], timeout=15
+        lambda: [m for m in slack.thread("incident-response", card.ts) if m.ts != card.ts and m.blocks],
+        timeout=15,
     )
     assert "Database connections" in text_of(follow_up[-1].blocks)
     assert "U0DAVE" in text_of(follow_up[-1].blocks)
