@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.config import load_settings
 from bot.manifest import manifest_yaml
+from bot.runbooks.catalogue import load_catalogue
 from handlers import build_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +78,9 @@ def test_manifest_lists_every_command_and_matches_the_committed_file() -> None:
     assert result.returncode == 0
     manifest = yaml.safe_load(result.stdout)
     commands = {c["command"] for c in manifest["features"]["slash_commands"]}
-    assert commands == {c.command for c in build_catalogue()}
+    runbooks = load_catalogue(load_settings().runbooks_dir)
+    assert commands == {c.command for c in build_catalogue(runbooks)}
+    assert {"/opsbot", "/runbook"} | {f"/{family}" for family in runbooks.families()} == commands
     assert "commands" in manifest["oauth_config"]["scopes"]["bot"]
     assert all(c["url"].endswith("/slack/events") for c in manifest["features"]["slash_commands"])
     assert (ROOT / "manifest.yml").read_text() == result.stdout, (
@@ -85,7 +89,7 @@ def test_manifest_lists_every_command_and_matches_the_committed_file() -> None:
 
 
 def test_socket_mode_manifest_has_no_urls() -> None:
-    manifest = yaml.safe_load(manifest_yaml(socket_mode=True))
+    manifest = yaml.safe_load(manifest_yaml(load_catalogue(load_settings().runbooks_dir), socket_mode=True))
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert "request_url" not in manifest["settings"]["interactivity"]
     assert all("url" not in c for c in manifest["features"]["slash_commands"])
