@@ -13,9 +13,9 @@ from slack_bolt.async_app import AsyncApp
 from bot.commands import CommandCatalogue
 from bot.runbooks.catalogue import Catalogue
 from bot.runtime import Runtime
-from handlers import opsbot, runbooks
+from handlers import actions, opsbot, runbooks
 
-MODULES: tuple[ModuleType, ...] = (opsbot, runbooks)
+MODULES: tuple[ModuleType, ...] = (opsbot, runbooks, actions)
 
 
 def build_catalogue(runbooks: Catalogue) -> CommandCatalogue:

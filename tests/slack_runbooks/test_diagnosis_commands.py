@@ -118,3 +118,33 @@ async def test_a_suggested_runbook_button_runs_it_in_the_thread(
     )
     assert "Database connections" in text_of(follow_up[-1].blocks)
     assert "U0DAVE" in text_of(follow_up[-1].blocks)
+
+
+async def test_an_offered_action_explains_itself_and_changes_nothing(
+    slack: LocalSlack, diag_bot: BotServer, app_db_url: str
+) -> None:
+    idle = [await psycopg.AsyncConnection.connect(app_db_url) for _ in range(45)]
+    try:
+        await slack.slash("alice", "incident-response", "/db connections idle_minutes=0")
+        card = (await slack.wait_for(lambda: cards(slack), timeout=15))[-1]
+        button = next(
+            e
+            for b in card.blocks
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if "request_action" in e["action_id"]
+        )
+        assert button["style"] == "danger"
+        await slack.click("alice", card, button["action_id"])
+        reply = await slack.wait_for(lambda: [e for e in slack.ephemerals("alice") if "approval" in e.text])
+        assert "nothing was run" in reply[-1].text
+        assert all(not conn.closed for conn in idle)
+        async with await psycopg.AsyncConnection.connect(app_db_url) as conn:
+            row = await (
+                await conn.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle'")
+            ).fetchone()
+        assert row is not None
+        assert row[0] >= 45
+    finally:
+        for conn in idle:
+            await conn.close()
