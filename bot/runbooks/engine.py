@@ -104,6 +104,8 @@ async def run_checks(
             result = ProbeResult(status="error", values={}, latency_ms=0.0, error=str(exc))
         return judge(check, result)
 
+    if not checks:
+        return []
     tasks = [asyncio.create_task(one(check), name=f"{run_id}:{check.id}") for check in checks]
     done, pending = await asyncio.wait(tasks, timeout=runbook.deadline_s)
     for task in pending:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from bot.runbooks.catalogue import load_catalogue
+from bot.runbooks.catalogue import Catalogue, load_catalogue
 from bot.runbooks.commands import RunRequest, Usage, parse_family, parse_run
 from bot.runbooks.params import Param, ParamError, bind_params, parse_duration
 
@@ -79,9 +80,14 @@ def test_durations() -> None:
     assert [parse_duration(t) for t in ("45s", "30m", "2h", "1d")] == [45, 1800, 7200, 86400]
 
 
-@pytest.fixture(scope="module")
-def catalogue():  # type: ignore[no-untyped-def]
+@functools.cache
+def shipped_catalogue() -> Catalogue:
     return load_catalogue(Path(__file__).parents[2] / "runbooks")
+
+
+@pytest.fixture
+def catalogue() -> Catalogue:
+    return shipped_catalogue()
 
 
 def test_family_text_maps_to_a_runbook_with_typed_params(catalogue) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +108,7 @@ def test_family_text_that_is_not_a_run_gets_usage(catalogue, text: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=300))
 def test_any_typed_text_parses_to_a_request_or_usage(text: str) -> None:
-    catalogue = load_catalogue(Path(__file__).parents[2] / "runbooks")
+    catalogue = shipped_catalogue()
     for family in catalogue.families():
         assert isinstance(parse_family(family, text, catalogue), RunRequest | Usage)
     assert isinstance(parse_run(text, catalogue), RunRequest | Usage)
