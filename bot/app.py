@@ -19,7 +19,6 @@ from slack_bolt.response import BoltResponse
 from bot.delivery import dedupe_middleware, delivery_kind
 from bot.metrics import Metrics
 from bot.runtime import Runtime
-from bot.slack_client import create_web_client
 from handlers import build_catalogue, register_all
 
 # Slack's own payloads are a few kB; anything near this is abuse, refused before parsing.
@@ -56,14 +55,9 @@ def _outcome(status: int) -> str:
 def build_bolt_app(runtime: Runtime) -> OpsbotApp:
     """The Bolt app with our middleware and every handler registered."""
     settings = runtime.settings
-    client = create_web_client(
-        settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
-        str(settings.slack_api_url) if settings.slack_api_url else None,
-        runtime.metrics,
-    )
     app = OpsbotApp(
         metrics=runtime.metrics,
-        client=client,
+        client=runtime.slack,
         signing_secret=(
             settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
         ),

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(None, validation_alias="REDIS_URL")
     targets_file: Path | None = Field(None, validation_alias="OPSBOT_TARGETS")
     runbooks_dir: Path = Field(default_factory=default_runbooks_dir, validation_alias="OPSBOT_RUNBOOKS")
+    policy_file: Path | None = Field(None, validation_alias="OPSBOT_POLICY")
     incident_channel: str = Field("incident-response", validation_alias="OPSBOT_INCIDENT_CHANNEL")
     data_dir: Path = Field(Path(".opsbot"), validation_alias="OPSBOT_DATA_DIR")
     host: str = Field("127.0.0.1", validation_alias="OPSBOT_HOST")

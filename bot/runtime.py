@@ -13,6 +13,10 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from bot.actions import ActionExecutor
+from bot.approvals.directory import Directory
+from bot.approvals.policy import PolicyError, load_policy
+from bot.approvals.service import ApprovalService
 from bot.config import ConfigError, Settings
 from bot.coordination import MemoryCoordinator, RedisCoordinator, create_coordinator
 from bot.diagnoses import DiagnosisService
@@ -20,6 +24,7 @@ from bot.logs import get_logger, redact_text, redactor
 from bot.metrics import Metrics
 from bot.probes import ProbeRunner
 from bot.runbooks.catalogue import Catalogue, CatalogueError, load_catalogue
+from bot.slack_client import InstrumentedWebClient, create_web_client
 from bot.store import migrations
 from bot.store.embedded import EmbeddedPostgres
 from bot.store.pool import create_pool
@@ -39,6 +44,9 @@ class Runtime:
     runbooks: Catalogue
     targets: Targets
     diagnoses: DiagnosisService
+    slack: InstrumentedWebClient
+    executor: ActionExecutor
+    approvals: ApprovalService
     embedded: EmbeddedPostgres | None = None
     dsn: str = field(default="", repr=False)
 
@@ -47,6 +55,10 @@ class Runtime:
         metrics = metrics or Metrics()
         _remember_secrets(settings)
         runbooks, targets = load_runbooks_and_targets(settings)
+        try:
+            policy = load_policy(settings.policy_file)
+        except PolicyError as exc:
+            raise ConfigError(f"OPSBOT_POLICY: {exc}") from None
         redactor.known.update(targets.secrets())
         embedded: EmbeddedPostgres | None = None
         if settings.database_url is None:
@@ -70,7 +82,36 @@ class Runtime:
         metrics.coordination_backend.set(1 if redis_url else 0)
         tasks = TaskTracker(on_change=metrics.tasks_in_flight.set)
         diagnoses = DiagnosisService(ProbeRunner(targets), coordinator, pool)
-        return cls(settings, pool, coordinator, metrics, tasks, runbooks, targets, diagnoses, embedded, dsn)
+        slack = create_web_client(
+            settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
+            str(settings.slack_api_url) if settings.slack_api_url else None,
+            metrics,
+        )
+        executor = ActionExecutor(targets)
+        approvals = ApprovalService(
+            pool=pool,
+            catalogue=runbooks,
+            policy=policy,
+            runner=diagnoses.runner,
+            executor=executor,
+            coordinator=coordinator,
+            is_member=Directory(slack).includes,
+        )
+        return cls(
+            settings,
+            pool,
+            coordinator,
+            metrics,
+            tasks,
+            runbooks,
+            targets,
+            diagnoses,
+            slack,
+            executor,
+            approvals,
+            embedded,
+            dsn,
+        )
 
     async def ready(self) -> tuple[bool, dict[str, Any]]:
         """Store reachable and schema current (what `/ready` reports)."""
@@ -91,6 +132,7 @@ class Runtime:
     async def close(self, drain_timeout: float = 10.0) -> None:
         await self.tasks.drain(drain_timeout)
         await self.diagnoses.runner.close()
+        await self.executor.close()
         await self.coordinator.close()
         await self.pool.close()
         if self.embedded is not None:

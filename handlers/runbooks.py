@@ -23,10 +23,11 @@ from bot.render.blocks import escape
 from bot.render.catalogue import list_blocks, show_blocks
 from bot.render.diagnosis import RUN_RUNBOOK, diagnosis_blocks, diagnosis_text, full_output
 from bot.runbooks.catalogue import Catalogue
-from bot.runbooks.commands import RunRequest, Usage, parse_family, parse_run, runbook_usage
+from bot.runbooks.commands import ActionRequest, RunRequest, Usage, parse_family, parse_run, runbook_usage
 from bot.runbooks.params import ParamError, bind_params
 from bot.runtime import Runtime
 from bot.slack_out import PostFailed, attach_file, post_message
+from handlers.approvals import request_from_command
 
 log = get_logger(__name__)
 
@@ -139,7 +140,12 @@ def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> No
             else:
                 await ack(response_type="ephemeral", text=runbook.title, blocks=show_blocks(runbook))
         elif subcommand == "run":
-            await answer(parse_run(rest, runbooks), ack, client, respond, body)
+            parsed = parse_run(rest, runbooks)
+            if isinstance(parsed, ActionRequest):
+                await ack()
+                await request_from_command(runtime.approvals, parsed, body, client)
+            else:
+                await answer(parsed, ack, client, respond, body)
         else:
             unknown = f"I don't know `{escape(subcommand[:40])}`.\n" if subcommand else ""
             await ack(response_type="ephemeral", text=unknown + RUNBOOK.usage())

@@ -8,7 +8,7 @@ refused because the program would read them as options.
 The process runs in its own session with stdin closed and a minimal environment. Output
 (stdout and stderr together) is read as it comes and only the last `max_output_bytes` are kept.
 When the run ends — normally, by timeout or by cancellation — the whole process group is killed,
-so nothing the command started survives it.
+so nothing the command started survives it. `run_argv` does this for the action executor too.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import asyncio
 import os
 import signal
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
@@ -65,6 +66,37 @@ async def run_command(spec: CommandProbe, target: CommandTarget, call: Call) -> 
     if program is None:
         raise ProbeSpecError(f"{spec.argv[0]} is not an allowed program on target {spec.target!r}")
     args = [_argument(arg, call) for arg in spec.argv[1:]]
+    finished = await run_argv(program, args, target)
+    return _findings(finished, target, spec.tail_lines)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How an argv run ended: its exit code, the last bytes of its output and how much there was."""
+
+    exit_code: int
+    tail: bytes
+    total_bytes: int
+    lines: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.total_bytes > len(self.tail)
+
+    def kept_lines(self, secrets: set[str]) -> list[str]:
+        """The whole output lines in the tail, redacted; a line cut by the byte cap is dropped."""
+        kept = self.tail.decode("utf-8", errors="replace").splitlines()
+        if self.truncated and kept:
+            kept = kept[1:]
+        return [redact_text(line, secrets) for line in kept]
+
+
+async def run_argv(program: str, args: list[str], target: CommandTarget) -> Finished:
+    """Run `program` (an allowed absolute path) with `args`: no shell, own session, capped output.
+
+    The process group is killed however this ends — exit, timeout or cancellation — so nothing
+    the command started in the background outlives it.
+    """
     env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": _LANG}
     env |= {name: value.get_secret_value() for name, value in target.env.items()}
     process = await asyncio.create_subprocess_exec(
@@ -82,14 +114,11 @@ async def run_command(spec: CommandProbe, target: CommandTarget, call: Call) -> 
         exit_code = await process.wait()
     finally:
         await _kill_group(process)
-    return _findings(tail, total, lines, exit_code, target, spec.tail_lines)
+    return Finished(exit_code=exit_code, tail=tail, total_bytes=total, lines=lines)
 
 
-def _argument(arg: str, call: Call) -> str:
-    name = param_ref(arg)
-    if name is None:
-        return arg
-    value: Any = call.params[name]
+def argument_text(name: str, value: Any) -> str:
+    """A parameter's value as one argv element; raises `ProbeFailed` for values that are unsafe."""
     if value is None or isinstance(value, bool | dict | list):
         raise ProbeFailed(f"parameter {name!r} cannot be a command argument")
     text = str(value)
@@ -98,6 +127,11 @@ def _argument(arg: str, call: Call) -> str:
     if "\x00" in text:
         raise ProbeFailed(f"parameter {name!r} contains a NUL byte")
     return text
+
+
+def _argument(arg: str, call: Call) -> str:
+    name = param_ref(arg)
+    return arg if name is None else argument_text(name, call.params[name])
 
 
 async def _read_tail(process: asyncio.subprocess.Process, cap: int) -> tuple[bytes, int, int]:
@@ -126,25 +160,19 @@ async def _kill_group(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-def _findings(
-    tail: bytes, total: int, lines: int, exit_code: int, target: CommandTarget, tail_lines: int
-) -> Findings:
-    text = tail.decode("utf-8", errors="replace")
-    kept = text.splitlines()
-    if total > len(tail) and kept:
-        kept = kept[1:]  # the first kept line was cut by the byte cap
-    secrets = target.secrets()
-    shown = [_shorten(redact_text(line, secrets)) for line in kept[-tail_lines:]]
+def _findings(finished: Finished, target: CommandTarget, tail_lines: int) -> Findings:
+    kept = finished.kept_lines(target.secrets())
+    shown = [_shorten(line) for line in kept[-tail_lines:]]
     return Findings(
         values={
-            "exit_code": exit_code,
-            "output_lines": lines,
-            "output_bytes": total,
+            "exit_code": finished.exit_code,
+            "output_lines": finished.lines,
+            "output_bytes": finished.total_bytes,
             "last_line": shown[-1] if shown else None,
         },
         columns=["output"],
         rows=[[line] for line in shown],
-        truncated=total > len(tail) or len(kept) > tail_lines,
+        truncated=finished.truncated or len(kept) > tail_lines,
     )
 
 

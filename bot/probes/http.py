@@ -16,6 +16,7 @@ import aiohttp
 from pydantic import Field, field_validator, model_validator
 from yarl import URL
 
+from bot import __version__
 from bot.probes.base import (
     BindValue,
     Call,
@@ -120,6 +121,17 @@ async def run_http(
     for name, path in spec.json_fields.items():
         values[name] = _dig(document, path)
     return Findings(values=values, truncated=truncated)
+
+
+def client_session() -> aiohttp.ClientSession:
+    """The client session for probes and actions: no proxy from the environment, no cookies."""
+    return aiohttp.ClientSession(
+        # Internal endpoints are reached directly, never through a proxy from the environment.
+        trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        headers={"User-Agent": f"opsbot/{__version__}"},
+        connector=aiohttp.TCPConnector(limit=32),
+    )
 
 
 def target_headers(target: HttpTarget | PrometheusTarget) -> dict[str, str]:

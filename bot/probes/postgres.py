@@ -141,7 +141,7 @@ class _TargetPool:
         )
 
     def _report(self, exc: psycopg.OperationalError) -> None:
-        reason = _connect_reason(exc)
+        reason = connect_reason(exc)
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(reason)
@@ -200,7 +200,7 @@ def _reporting_connection_class(
     return _ReportingConnection
 
 
-def _connect_reason(exc: BaseException) -> str:
+def connect_reason(exc: BaseException) -> str:
     """'Connection refused' out of libpq's 'connection to server at "h", port 5432 failed: ...'."""
     line = first_line(str(exc))
     reason = line.rsplit(" failed: ", 1)[-1]

@@ -23,11 +23,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot import __version__
 from bot.logs import get_logger, redact_text
 from bot.probes.base import Call, Findings, ProbeFailed, ProbeSpecError, first_line, os_reason
 from bot.probes.command import CommandProbe, run_command
-from bot.probes.http import HttpProbe, run_http
+from bot.probes.http import HttpProbe, client_session, run_http
 from bot.probes.postgres import PostgresPools, PostgresProbe, run_postgres
 from bot.probes.prometheus import PrometheusProbe, run_prometheus
 from bot.probes.redis import RedisClients, RedisProbe, run_redis
@@ -49,8 +48,8 @@ ProbeSpec = Annotated[
 ]
 PROBE_SPEC: TypeAdapter[ProbeSpec] = TypeAdapter(ProbeSpec)
 
-# What a target (or the network to it) can do to a probe; anything else is a bug and propagates.
-_TARGET_FAILURES = (OSError, ValueError, psycopg.Error, RedisError, aiohttp.ClientError)
+# What a target (or the network to it) can do to a probe or an action; anything else is a bug.
+TARGET_FAILURES = (OSError, ValueError, psycopg.Error, RedisError, aiohttp.ClientError)
 
 
 def parse_probe(data: object) -> ProbeSpec:
@@ -117,8 +116,8 @@ class ProbeRunner:
             status, error = exc.status, exc.message
         except (TimeoutError, RedisTimeoutError):
             status, error = "timeout", f"timed out after {timeout_s:g}s"
-        except _TARGET_FAILURES as exc:
-            status, error = "error", _reason(exc)
+        except TARGET_FAILURES as exc:
+            status, error = "error", failure_reason(exc)
         latency_ms = round((loop.time() - started) * 1000.0, 2)
         error = redact_text(error, secrets) if error is not None else None
         findings.values.setdefault("latency_ms", latency_ms)
@@ -161,13 +160,7 @@ class ProbeRunner:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                # Internal health endpoints are reached directly, never through a proxy from the env.
-                trust_env=False,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                headers={"User-Agent": f"opsbot/{__version__}"},
-                connector=aiohttp.TCPConnector(limit=32),
-            )
+            self._session = client_session()
         return self._session
 
     async def close(self) -> None:
@@ -188,7 +181,7 @@ async def run_probe(
         return await runner.run(spec, params, run_id=run_id, timeout_s=timeout_s)
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, RedisConnectionError | aiohttp.ClientConnectorError):
         return f"cannot connect: {os_reason(exc) or first_line(str(exc))}"
     if isinstance(exc, OSError):

@@ -21,6 +21,14 @@ class RunRequest(BaseModel):
     params: dict[str, Any]
 
 
+class ActionRequest(BaseModel):
+    """A request to run a runbook action (`/runbook run db.connections:terminate_idle …`)."""
+
+    runbook_id: str
+    action_id: str
+    params: dict[str, Any]
+
+
 class Usage(BaseModel):
     """A short ephemeral answer: what went wrong (if anything) and how to use the command."""
 
@@ -69,15 +77,35 @@ def parse_family(family: str, text: str, catalogue: Catalogue) -> RunRequest | U
     return Usage(text=f"I don't know `/{family} {escape(words[0][:40])}`.\n{family_usage(family, catalogue)}")
 
 
-def parse_run(text: str, catalogue: Catalogue) -> RunRequest | Usage:
-    """`/runbook run <id> [name=value …]`, text after `run`."""
+def bind_action(runbook: Runbook, action_id: str, words: list[str]) -> ActionRequest | Usage:
+    """Parameters for an action: the runbook's and the action's own."""
+    action = runbook.action(action_id)
+    if action is None:
+        names = ", ".join(a.id for a in runbook.actions) or "none"
+        return Usage(
+            text=f"`{escape(runbook.id)}` has no action `{escape(action_id[:40])}` (actions: {names})."
+        )
+    params = [*runbook.params, *action.params]
+    try:
+        values = bind_params(params, words)
+    except ParamError as exc:
+        usage = usage_for(params)
+        return Usage(text=f"{escape(str(exc))}\nUsage: `/runbook run {runbook.id}:{action.id} {usage}`")
+    return ActionRequest(runbook_id=runbook.id, action_id=action.id, params=values)
+
+
+def parse_run(text: str, catalogue: Catalogue) -> RunRequest | ActionRequest | Usage:
+    """`/runbook run <id> [name=value …]` or `/runbook run <id>:<action> …`, text after `run`."""
     try:
         words = split_words(text)
     except ParamError as exc:
         return Usage(text=escape(str(exc)))
     if not words:
         return Usage(text="Usage: `/runbook run <id> [name=value …]` — `/runbook list` shows the ids.")
-    runbook = catalogue.get(words[0].lower())
+    runbook_id, _, action_id = words[0].lower().partition(":")
+    runbook = catalogue.get(runbook_id)
     if runbook is None:
-        return Usage(text=f"No runbook `{escape(words[0][:60])}`. `/runbook list` shows them all.")
+        return Usage(text=f"No runbook `{escape(runbook_id[:60])}`. `/runbook list` shows them all.")
+    if action_id:
+        return bind_action(runbook, action_id, words[1:])
     return _bind(runbook, words[1:])

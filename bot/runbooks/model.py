@@ -127,6 +127,9 @@ class Action(_Strict):
     restarts_service: bool = False
     timeout_s: float = Field(30.0, gt=0, le=3600)
     needs_approvals: int | None = Field(None, ge=1, le=3)
+    # How far the preview may move between request and approval (fraction of its rows) before
+    # the approval is refused as "not what was requested".
+    preview_margin: float = Field(0.25, ge=0, le=1)
 
     @model_validator(mode="after")
     def _manual_is_read_only(self) -> Action:

@@ -212,3 +212,17 @@ def usage_for(params: list[Param], positional: list[str] | None = None) -> str:
         if param.name not in (positional or []):
             parts.append(f"[{param.name}={param.hint()}]")
     return " ".join(parts)
+
+
+def to_words(params: list[Param], values: dict[str, Any]) -> list[str]:
+    """Typed values back to `name=value` words (durations as 30m…), to re-validate what a button carried."""
+    kinds = {p.name: p.type for p in params}
+    words = []
+    for name, value in values.items():
+        text = (
+            format_duration(int(value))
+            if kinds.get(name) == "duration" and isinstance(value, int)
+            else str(value)
+        )
+        words.append(f"{name}={text}")
+    return words

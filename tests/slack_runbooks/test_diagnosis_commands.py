@@ -120,7 +120,7 @@ async def test_a_suggested_runbook_button_runs_it_in_the_thread(
     assert "U0DAVE" in text_of(follow_up[-1].blocks)
 
 
-async def test_an_offered_action_explains_itself_and_changes_nothing(
+async def test_an_offered_action_asks_for_a_reason_and_changes_nothing_yet(
     slack: LocalSlack, diag_bot: BotServer, app_db_url: str
 ) -> None:
     idle = [await psycopg.AsyncConnection.connect(app_db_url) for _ in range(45)]
@@ -136,13 +136,13 @@ async def test_an_offered_action_explains_itself_and_changes_nothing(
         )
         assert button["style"] == "danger"
         await slack.click("alice", card, button["action_id"])
-        reply = await slack.wait_for(lambda: [e for e in slack.ephemerals("alice") if "approval" in e.text])
-        assert "nothing was run" in reply[-1].text
+        view = await slack.wait_for(lambda: slack.current_view("alice"), timeout=5)
+        assert "Why is this needed?" in text_of(view.blocks)
+        assert "Terminate idle connections" in text_of(view.blocks)
         assert all(not conn.closed for conn in idle)
         async with await psycopg.AsyncConnection.connect(app_db_url) as conn:
-            row = await (
-                await conn.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle'")
-            ).fetchone()
+            query = "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle'"
+            row = await (await conn.execute(query)).fetchone()
         assert row is not None
         assert row[0] >= 45
     finally:

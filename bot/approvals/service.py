@@ -1,0 +1,372 @@
+"""The two-person rule as a service, Slack-agnostic: request, approve, deny, cancel, run, expire.
+
+Each decision is split the way StackStorm's inquiry service does it: check (does the request
+exist and is it open), authorize (is this person allowed), validate (is it still exactly what
+was requested), then respond (one compare-and-set transition). A refusal is a `Refused` with a
+code and a sentence for the person; every refusal and every transition is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from bot import audit
+from bot.actions import ActionExecutor, ActionResult
+from bot.approvals.binding import binding_hash, preview_digest, preview_drift
+from bot.approvals.policy import Policy, Rule
+from bot.approvals.store import ApprovalRecord, ApprovalStore, NewRequest
+from bot.coordination import Coordinator, LockUnavailable
+from bot.logs import get_logger
+from bot.probes import ProbeResult, ProbeRunner
+from bot.runbooks.catalogue import Catalogue
+from bot.runbooks.engine import run_checks
+from bot.runbooks.model import Action, Runbook
+
+log = get_logger(__name__)
+
+Membership = Callable[[str, list[str]], Awaitable[bool]]
+
+
+class Refused(Exception):
+    """A request or decision that is not allowed; `message` is shown to the person, `code` audited."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ApprovalService:
+    def __init__(
+        self,
+        *,
+        pool: AsyncConnectionPool,
+        catalogue: Catalogue,
+        policy: Policy,
+        runner: ProbeRunner,
+        executor: ActionExecutor,
+        coordinator: Coordinator,
+        is_member: Membership,
+    ) -> None:
+        self.store = ApprovalStore(pool)
+        self._pool = pool
+        self._catalogue = catalogue
+        self._policy = policy
+        self._runner = runner
+        self._executor = executor
+        self._coordinator = coordinator
+        self._is_member = is_member
+
+    # --- lookups -----------------------------------------------------------------------------
+
+    def resolve(self, runbook_id: str, action_id: str) -> tuple[Runbook, Action]:
+        runbook = self._catalogue.get(runbook_id)
+        action = runbook.action(action_id) if runbook else None
+        if runbook is None or action is None:
+            raise Refused("unknown_action", f"`{runbook_id}:{action_id}` is not in the runbook catalogue.")
+        return runbook, action
+
+    def rule(self, runbook: Runbook, action: Action) -> Rule:
+        return self._policy.rule_for(runbook.id, action.id, action.risk, action.needs_approvals)
+
+    async def _audit(
+        self,
+        actor: str,
+        name: str,
+        outcome: str,
+        record: ApprovalRecord | None,
+        channel: str | None,
+        **details: Any,
+    ) -> None:
+        event = audit.AuditEvent(
+            actor=actor,
+            action=name,
+            outcome=outcome,
+            subject=record.id if record else None,
+            channel=channel,
+            details={
+                **(
+                    {
+                        "hash": record.binding_hash,
+                        "runbook": record.runbook_id,
+                        "action_id": record.action_id,
+                        "target": record.target,
+                        "params": record.params,
+                    }
+                    if record
+                    else {}
+                ),
+                **details,
+            },
+        )
+        async with self._pool.connection() as conn:
+            await audit.append(conn, event)
+
+    # --- request ---------------------------------------------------------------------------------
+
+    async def may_request(
+        self, runbook: Runbook, action: Action, user: str, channel_id: str, channel_name: str | None
+    ) -> Rule:
+        """Authorize a request before asking for a reason; raises `Refused`."""
+        if action.step.kind == "manual":
+            raise Refused("manual_action", "That action is a manual checklist; there is nothing to approve.")
+        rule = self.rule(runbook, action)
+        if rule.requesters and not await self._is_member(user, list(rule.requesters)):
+            await self._audit(
+                user,
+                "approval.request_refused",
+                "not_requester",
+                None,
+                channel_id,
+                runbook=runbook.id,
+                action_id=action.id,
+            )
+            raise Refused("not_requester", "You are not in a group allowed to request this action.")
+        if rule.channels and channel_id not in rule.channels and (channel_name or "") not in rule.channels:
+            where = ", ".join(f"#{c}" for c in rule.channels)
+            await self._audit(
+                user,
+                "approval.request_refused",
+                "wrong_channel",
+                None,
+                channel_id,
+                runbook=runbook.id,
+                action_id=action.id,
+            )
+            raise Refused("wrong_channel", f"This action can only be requested in {where}.")
+        return rule
+
+    async def preview(self, action: Action, params: dict[str, Any], run_id: str) -> ProbeResult | None:
+        if action.preview is None:
+            return None
+        return await self._runner.run(
+            action.preview, params, run_id=run_id, timeout_s=min(action.timeout_s, 10.0)
+        )
+
+    async def request(
+        self,
+        runbook: Runbook,
+        action: Action,
+        params: dict[str, Any],
+        *,
+        reason: str,
+        requester: str,
+        channel: str,
+        channel_name: str | None,
+        thread_ts: str | None,
+    ) -> ApprovalRecord:
+        rule = await self.may_request(runbook, action, requester, channel, channel_name)
+        preview = await self.preview(action, params, run_id=f"preview-{runbook.id}")
+        digest = preview_digest(preview)
+        target = getattr(action.step, "target", None)
+        record = await self.store.create(
+            NewRequest(
+                runbook_id=runbook.id,
+                runbook_version=runbook.version,
+                action_id=action.id,
+                target=target,
+                risk=action.risk,
+                params=params,
+                preview=preview.model_dump(mode="json") if preview else None,
+                preview_digest=digest,
+                binding_hash=binding_hash(
+                    runbook_id=runbook.id,
+                    version=runbook.version,
+                    action_id=action.id,
+                    target=target,
+                    params=params,
+                    preview=digest,
+                ),
+                reason=reason,
+                requester=requester,
+                channel=channel,
+                thread_ts=thread_ts,
+                required_approvals=rule.approvals,
+                expiry_minutes=rule.expiry_minutes,
+            )
+        )
+        await self._audit(
+            requester,
+            "approval.requested",
+            "pending",
+            record,
+            channel,
+            reason=reason,
+            approvals_needed=rule.approvals,
+        )
+        return record
+
+    # --- decisions ---------------------------------------------------------------------------------
+
+    async def _open(self, request_id: str, user: str, channel: str) -> tuple[ApprovalRecord, Runbook, Action]:
+        """check: the request exists, is still open, and this is the channel it was requested in."""
+        record = await self.store.get(request_id)
+        if record is None:
+            await self._audit(
+                user, "approval.refused", "unknown_request", None, channel, request_id=request_id[:40]
+            )
+            raise Refused("unknown_request", "There is no such approval request.")
+        if record.channel != channel:
+            await self._audit(user, "approval.refused", "wrong_channel", record, channel)
+            raise Refused(
+                "wrong_channel", "This is not the channel the request was made in; use the original card."
+            )
+        if record.state not in ("requested", "pending"):
+            await self._audit(user, "approval.refused", f"already_{record.state}", record, channel)
+            raise Refused(f"already_{record.state}", f"{record.id} is already {record.state}.")
+        runbook, action = self.resolve(record.runbook_id, record.action_id)
+        return record, runbook, action
+
+    async def approve(self, request_id: str, user: str, channel: str) -> ApprovalRecord:
+        record, runbook, action = await self._open(request_id, user, channel)
+        refusal = await self._why_not_approver(record, runbook, action, user)
+        if refusal is not None:
+            await self._audit(user, "approval.refused", refusal.code, record, channel)
+            raise refusal
+        decided = await self.store.approve(request_id, user)
+        if decided is None:
+            current = await self.store.get(request_id)
+            code = (
+                "expired"
+                if current and current.state == "pending"
+                else f"already_{current.state if current else 'gone'}"
+            )
+            await self._audit(user, "approval.refused", code, record, channel)
+            message = (
+                "The request expired before your approval."
+                if code == "expired"
+                else (f"{request_id} was already decided ({current.state if current else 'gone'}).")
+            )
+            raise Refused(code, message)
+        outcome = (
+            "approved"
+            if decided.state == "approved"
+            else f"approval {len(decided.approvers)} of {decided.required_approvals}"
+        )
+        await self._audit(user, "approval.approved", outcome, decided, channel)
+        return decided
+
+    async def _why_not_approver(
+        self, record: ApprovalRecord, runbook: Runbook, action: Action, user: str
+    ) -> Refused | None:
+        """authorize + validate: someone else, an approver now, and still exactly what was requested."""
+        if user == record.requester:
+            return Refused("own_request", "You cannot approve your own request: a second person has to.")
+        if user in record.approvers:
+            return Refused("already_approved_by_you", "You have already approved this request.")
+        rule = self.rule(runbook, action)
+        if not await self._is_member(user, list(rule.approvers)):
+            return Refused("not_approver", "You are not in the approver group for this action.")
+        current = binding_hash(
+            runbook_id=runbook.id,
+            version=runbook.version,
+            action_id=action.id,
+            target=getattr(action.step, "target", None),
+            params=record.params,
+            preview=record.preview_digest,
+        )
+        if current != record.binding_hash:
+            return Refused(
+                "changed", "The runbook or the request changed since it was made; request it again."
+            )
+        if action.preview is not None:
+            now = await self.preview(action, record.params, run_id=f"recheck-{record.id}")
+            before = ProbeResult.model_validate(record.preview) if record.preview else None
+            drift = preview_drift(before, now, action.preview_margin)
+            if drift is not None:
+                return Refused(
+                    "preview_changed", f"Not approved: {drift}. Request it again to see what it would do now."
+                )
+        return None
+
+    async def deny(self, request_id: str, user: str, channel: str) -> ApprovalRecord:
+        record, runbook, action = await self._open(request_id, user, channel)
+        if user == record.requester:
+            raise Refused("own_request", "Cancel your own request instead of denying it.")
+        if not await self._is_member(user, list(self.rule(runbook, action).approvers)):
+            await self._audit(user, "approval.refused", "not_approver", record, channel)
+            raise Refused("not_approver", "Only an approver can deny a request.")
+        denied = await self.store.deny(request_id, user)
+        if denied is None:
+            raise Refused("already_decided", f"{request_id} was already decided.")
+        await self._audit(user, "approval.denied", "denied", denied, channel)
+        return denied
+
+    async def cancel(self, request_id: str, user: str, channel: str) -> ApprovalRecord:
+        record, _, _ = await self._open(request_id, user, channel)
+        if user != record.requester:
+            await self._audit(user, "approval.refused", "not_requester", record, channel)
+            raise Refused("not_requester", "Only the person who asked can cancel a request.")
+        cancelled = await self.store.cancel(request_id, user)
+        if cancelled is None:
+            raise Refused("already_decided", f"{request_id} was already decided.")
+        await self._audit(user, "approval.cancelled", "cancelled", cancelled, channel)
+        return cancelled
+
+    async def expire_due(self) -> list[ApprovalRecord]:
+        expired = await self.store.expire_due()
+        for record in expired:
+            await self._audit("opsbot", "approval.expired", "expired", record, record.channel)
+        return expired
+
+    # --- execution ---------------------------------------------------------------------------------
+
+    async def verify_values(
+        self, runbook: Runbook, action: Action, params: dict[str, Any], run_id: str
+    ) -> dict[str, Any]:
+        checks = [c for c in runbook.checks if c.id in action.verify]
+        if not checks:
+            return {}
+        outcomes = await run_checks(runbook, checks, params, self._runner, run_id)
+        return {
+            o.check_id: {"title": o.title, "value": o.value, "status": o.status, "unit": o.unit}
+            for o in outcomes
+        }
+
+    async def execute(self, request_id: str) -> ApprovalRecord | None:
+        """approved → running → succeeded|failed; returns None when another process runs it."""
+        record = await self.store.start(request_id)
+        if record is None:
+            return None
+        runbook, action = self.resolve(record.runbook_id, record.action_id)
+        await self._audit("opsbot", "approval.started", "running", record, record.channel)
+        before = await self.verify_values(runbook, action, record.params, f"{record.id}-before")
+        target = record.target or "local"
+        try:
+            async with self._coordinator.lock(
+                f"target:{target}", ttl_seconds=action.timeout_s + 30, wait_seconds=min(action.timeout_s, 60)
+            ):
+                result = await self._executor.run(
+                    action.step, record.params, run_id=record.id, timeout_s=action.timeout_s
+                )
+        except LockUnavailable:
+            result = ActionResult(
+                status="failed",
+                values={},
+                latency_ms=0.0,
+                error=f"another action was still running on {target}",
+            )
+        finished = await self.store.finish(
+            record.id,
+            succeeded=result.status == "succeeded",
+            result=result.model_dump(mode="json"),
+            before=before,
+        )
+        assert finished is not None
+        await self._audit(
+            "opsbot",
+            f"approval.{finished.state}",
+            result.status,
+            finished,
+            finished.channel,
+            error=result.error,
+            values=result.values,
+        )
+        after = await self.verify_values(runbook, action, record.params, f"{record.id}-after")
+        if after:
+            await self.store.record_after(record.id, after)
+            finished = finished.model_copy(update={"after_values": after})
+        return finished
