@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     targets_file: Path | None = Field(None, validation_alias="OPSBOT_TARGETS")
     runbooks_dir: Path = Field(default_factory=default_runbooks_dir, validation_alias="OPSBOT_RUNBOOKS")
     policy_file: Path | None = Field(None, validation_alias="OPSBOT_POLICY")
+    # How often expired approval requests are marked and their cards redrawn (6 fields = seconds).
+    approval_sweep_cron: str = Field("* * * * *", validation_alias="OPSBOT_APPROVAL_SWEEP_CRON")
     incident_channel: str = Field("incident-response", validation_alias="OPSBOT_INCIDENT_CHANNEL")
     data_dir: Path = Field(Path(".opsbot"), validation_alias="OPSBOT_DATA_DIR")
     host: str = Field("127.0.0.1", validation_alias="OPSBOT_HOST")

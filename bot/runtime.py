@@ -8,18 +8,21 @@ the runtime passed in when they are registered — there is no module-level stat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bot.actions import ActionExecutor
+from bot.approvals.cards import expire_due
 from bot.approvals.directory import Directory
 from bot.approvals.policy import PolicyError, load_policy
 from bot.approvals.service import ApprovalService
 from bot.config import ConfigError, Settings
 from bot.coordination import MemoryCoordinator, RedisCoordinator, create_coordinator
 from bot.diagnoses import DiagnosisService
+from bot.jobs import JobQueue
 from bot.logs import get_logger, redact_text, redactor
 from bot.metrics import Metrics
 from bot.probes import ProbeRunner
@@ -47,6 +50,7 @@ class Runtime:
     slack: InstrumentedWebClient
     executor: ActionExecutor
     approvals: ApprovalService
+    jobs: JobQueue
     embedded: EmbeddedPostgres | None = None
     dsn: str = field(default="", repr=False)
 
@@ -97,6 +101,13 @@ class Runtime:
             coordinator=coordinator,
             is_member=Directory(slack).includes,
         )
+        jobs = JobQueue(dsn)
+
+        async def sweep_expired_approvals(tick: datetime) -> None:
+            await expire_due(approvals, slack)
+
+        jobs.periodic("approvals.expire", settings.approval_sweep_cron, sweep_expired_approvals)
+        await jobs.start()
         return cls(
             settings,
             pool,
@@ -109,6 +120,7 @@ class Runtime:
             slack,
             executor,
             approvals,
+            jobs,
             embedded,
             dsn,
         )
@@ -123,6 +135,7 @@ class Runtime:
             checks["migrations"] = "current" if not outstanding else f"{len(outstanding)} pending"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
+        checks["jobs"] = "running" if self.jobs.worker_running else "stopped"
         checks["coordination"] = self.coordinator.backend
         if isinstance(self.coordinator, RedisCoordinator) and self.coordinator.degraded:
             checks["coordination"] = "redis unreachable, in-process fallback"
@@ -131,6 +144,7 @@ class Runtime:
 
     async def close(self, drain_timeout: float = 10.0) -> None:
         await self.tasks.drain(drain_timeout)
+        await self.jobs.stop()
         await self.diagnoses.runner.close()
         await self.executor.close()
         await self.coordinator.close()

@@ -24,13 +24,22 @@ overrides:
 
 @pytest.fixture
 async def strict_bot(
-    slack: LocalSlack, database_url: str, data_dir: Path, targets_file: Path, runbooks_dir: Path,
-    executions_table: str, tmp_path: Path,
+    slack: LocalSlack,
+    database_url: str,
+    data_dir: Path,
+    targets_file: Path,
+    runbooks_dir: Path,
+    executions_table: str,
+    tmp_path: Path,
 ) -> AsyncIterator[BotServer]:
     policy = tmp_path / "policy.yml"
     policy.write_text(POLICY)
     async with running_bot(
-        slack, database_url, data_dir, OPSBOT_TARGETS=str(targets_file), OPSBOT_RUNBOOKS=str(runbooks_dir),
+        slack,
+        database_url,
+        data_dir,
+        OPSBOT_TARGETS=str(targets_file),
+        OPSBOT_RUNBOOKS=str(runbooks_dir),
         OPSBOT_POLICY=str(policy),
     ) as server:
         yield server
@@ -44,7 +53,9 @@ async def test_only_the_requester_group_may_request_and_only_in_allowed_channels
     assert refusal
     assert slack.current_view("bob") is None
     await slack.slash("alice", "general", "/runbook run test.counter:record")
-    refusal = await slack.wait_for(lambda: [e for e in slack.ephemerals("alice") if "#incident-response" in e.text])
+    refusal = await slack.wait_for(
+        lambda: [e for e in slack.ephemerals("alice") if "#incident-response" in e.text]
+    )
     assert refusal
     assert slack.current_view("alice") is None
     card = await request_action(slack, "alice", "/test counter")
@@ -68,6 +79,6 @@ def test_a_bad_policy_file_is_one_readable_line(tmp_path: Path) -> None:
     path.write_text("defaults:\n  high: {approvals: 7}\n")
     with pytest.raises(PolicyError, match=r"defaults\.high\.approvals"):
         load_policy(path)
-    path.write_text("overrides:\n  test.counter: {approvers: [\"not a principal!\"]}\n")
+    path.write_text('overrides:\n  test.counter: {approvers: ["not a principal!"]}\n')
     with pytest.raises(PolicyError, match="approvers"):
         load_policy(path)

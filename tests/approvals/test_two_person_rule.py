@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from pathlib import Path
 
@@ -151,6 +152,10 @@ async def test_a_preview_that_changed_since_the_request_is_refused(
         card = await request_action(slack, "alice", "/db connections idle_minutes=0")
         for conn in idle[10:]:
             await conn.close()
+        for _ in range(50):  # closed backends leave pg_stat_activity a moment later
+            if await idle_count(app_db_url) <= 10:
+                break
+            await asyncio.sleep(0.1)
         await slack.click("bob", card, button(card, "approval_approve"))
         refusal = await slack.wait_for(
             lambda: [e for e in slack.ephemerals("bob") if "preview changed" in e.text]
@@ -203,3 +208,29 @@ async def test_a_restart_between_request_and_approval_loses_nothing(
         await slack.click("bob", card, button(card, "approval_approve"))
         await card_state(slack, card, "✅ Done")
     assert await executions(app_db_url) == 1
+
+
+async def test_the_expiry_job_marks_expired_requests_and_redraws_their_cards(
+    slack: LocalSlack,
+    database_url: str,
+    data_dir: Path,
+    targets_file: Path,
+    runbooks_dir: Path,
+    executions_table: str,
+    app_db_url: str,
+) -> None:
+    async with running_bot(
+        slack,
+        database_url,
+        data_dir,
+        OPSBOT_TARGETS=str(targets_file),
+        OPSBOT_RUNBOOKS=str(runbooks_dir),
+        OPSBOT_APPROVAL_SWEEP_CRON="* * * * * */1",
+    ):
+        card = await request_action(slack, "alice", "/test counter")
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            await conn.execute("UPDATE approval_requests SET expires_at = now() - interval '1 second'")
+        expired = await card_state(slack, card, "Expired", timeout=10)
+        assert "approval_approve" not in text_of(expired.blocks)
+    assert ("opsbot", "approval.expired", "expired") in await audit_actions(database_url)
+    assert await executions(app_db_url) == 0
