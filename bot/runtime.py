@@ -22,6 +22,8 @@ from bot.approvals.service import ApprovalService
 from bot.config import ConfigError, Settings
 from bot.coordination import MemoryCoordinator, RedisCoordinator, create_coordinator
 from bot.diagnoses import DiagnosisService
+from bot.incidents.service import IncidentService
+from bot.incidents.store import IncidentStore
 from bot.jobs import JobQueue
 from bot.logs import get_logger, redact_text, redactor
 from bot.metrics import Metrics
@@ -51,6 +53,7 @@ class Runtime:
     executor: ActionExecutor
     approvals: ApprovalService
     jobs: JobQueue
+    incidents: IncidentService
     embedded: EmbeddedPostgres | None = None
     dsn: str = field(default="", repr=False)
 
@@ -92,6 +95,12 @@ class Runtime:
             metrics,
         )
         executor = ActionExecutor(targets)
+        incident_store = IncidentStore(pool)
+
+        async def restarts_frozen(channel_id: str) -> bool:
+            incident = await incident_store.in_channel(channel_id)
+            return bool(incident and incident.security_sensitive and incident.status != "resolved")
+
         approvals = ApprovalService(
             pool=pool,
             catalogue=runbooks,
@@ -100,6 +109,7 @@ class Runtime:
             executor=executor,
             coordinator=coordinator,
             is_member=Directory(slack).includes,
+            restarts_frozen=restarts_frozen,
         )
         jobs = JobQueue(dsn)
 
@@ -121,6 +131,7 @@ class Runtime:
             executor,
             approvals,
             jobs,
+            IncidentService(incident_store, slack, settings.incident_channel),
             embedded,
             dsn,
         )

@@ -24,6 +24,7 @@ from bot.render.catalogue import list_blocks, show_blocks
 from bot.render.diagnosis import RUN_RUNBOOK, diagnosis_blocks, diagnosis_text, full_output
 from bot.runbooks.catalogue import Catalogue
 from bot.runbooks.commands import ActionRequest, RunRequest, Usage, parse_family, parse_run, runbook_usage
+from bot.runbooks.engine import Diagnosis
 from bot.runbooks.params import ParamError, bind_params
 from bot.runtime import Runtime
 from bot.slack_out import PostFailed, attach_file, post_message
@@ -49,12 +50,16 @@ RUNBOOK = SlashCommand(
     ],
 )
 SCOPES = ("commands", "chat:write", "channels:join", "files:write")
+# Families whose slash command has its own handler, which runs their runbooks as subcommands.
+OWN_HANDLER = frozenset({"incident"})
 EVENTS: tuple[str, ...] = ()
 
 
 def slash_commands(runbooks: Catalogue) -> list[SlashCommand]:
     commands = [RUNBOOK]
     for family, members in runbooks.families().items():
+        if family in OWN_HANDLER:
+            continue
         names = [r.command.subcommand for r in members if r.command and r.command.subcommand]
         commands.append(
             SlashCommand(
@@ -162,7 +167,8 @@ def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> No
         return family_command
 
     for family in runbooks.families():
-        app.command(f"/{family}")(family_listener(family))
+        if family not in OWN_HANDLER:
+            app.command(f"/{family}")(family_listener(family))
 
     @app.action(re.compile(rf"^{RUN_RUNBOOK}:\d+$"))
     async def run_button(
@@ -193,12 +199,12 @@ async def deliver_diagnosis(
     runtime: Runtime,
     request: RunRequest,
     client: AsyncWebClient,
-    respond: AsyncRespond,
+    respond: AsyncRespond | None,
     *,
     user: str,
     channel: str,
     thread_ts: str | None,
-) -> None:
+) -> Diagnosis:
     """Run the diagnosis, post its card, attach long output in the thread, record it."""
     structlog.contextvars.bind_contextvars(runbook_id=request.runbook_id)
     runbook = runtime.runbooks.runbooks[request.runbook_id]
@@ -210,12 +216,13 @@ async def deliver_diagnosis(
         ts = await post_message(client, channel, diagnosis_text(diagnosis), blocks, thread_ts=thread_ts)
     except PostFailed as exc:
         log.warning("diagnosis_post_failed", error=exc.error)
-        await respond(
-            response_type="ephemeral",
-            replace_original=False,
-            text=f"I could not post in this channel ({exc.error}); here is the result.",
-            blocks=blocks,
-        )
+        if respond is not None:
+            await respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text=f"I could not post in this channel ({exc.error}); here is the result.",
+                blocks=blocks,
+            )
     if overflow and ts is not None:
         await attach_file(
             client,
@@ -231,3 +238,4 @@ async def deliver_diagnosis(
         )
     except Exception as exc:  # the card is out; losing the record must not hide it
         log.error("diagnosis_not_recorded", error=str(exc))
+    return diagnosis

@@ -28,6 +28,8 @@ from bot.runbooks.model import Action, Runbook
 log = get_logger(__name__)
 
 Membership = Callable[[str, list[str]], Awaitable[bool]]
+# True while the channel belongs to an open, security-sensitive incident.
+FreezeCheck = Callable[[str], Awaitable[bool]]
 
 
 class Refused(Exception):
@@ -50,6 +52,7 @@ class ApprovalService:
         executor: ActionExecutor,
         coordinator: Coordinator,
         is_member: Membership,
+        restarts_frozen: FreezeCheck,
     ) -> None:
         self.store = ApprovalStore(pool)
         self._pool = pool
@@ -59,6 +62,7 @@ class ApprovalService:
         self._executor = executor
         self._coordinator = coordinator
         self._is_member = is_member
+        self._restarts_frozen = restarts_frozen
 
     # --- lookups -----------------------------------------------------------------------------
 
@@ -113,6 +117,21 @@ class ApprovalService:
         """Authorize a request before asking for a reason; raises `Refused`."""
         if action.step.kind == "manual":
             raise Refused("manual_action", "That action is a manual checklist; there is nothing to approve.")
+        if action.restarts_service and await self._restarts_frozen(channel_id):
+            await self._audit(
+                user,
+                "approval.request_refused",
+                "security_freeze",
+                None,
+                channel_id,
+                runbook=runbook.id,
+                action_id=action.id,
+            )
+            raise Refused(
+                "security_freeze",
+                "This incident is security-sensitive: do NOT restart services "
+                "(it destroys evidence). Restart-type actions are frozen until it is resolved.",
+            )
         rule = self.rule(runbook, action)
         if rule.requesters and not await self._is_member(user, list(rule.requesters)):
             await self._audit(

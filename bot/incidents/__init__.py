@@ -1,0 +1,1 @@
+"""Incidents: declare, coordinate and resolve, with a timeline that misses nothing."""

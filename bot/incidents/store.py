@@ -1,0 +1,168 @@
+"""Incidents and timeline events in PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, LiteralString
+
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+
+
+class Incident(BaseModel):
+    id: str
+    title: str
+    severity: str
+    status: str
+    service: str | None
+    security_sensitive: bool
+    channel_id: str | None
+    channel_name: str | None
+    card_ts: str | None
+    commander: str | None
+    comms_lead: str | None
+    scribe: str | None
+    declared_by: str
+    declared_at: datetime
+    resolved_by: str | None
+    resolved_at: datetime | None
+    summary: str | None
+    root_cause: str | None
+    last_update: str | None
+    last_update_at: datetime | None
+
+
+class TimelineEvent(BaseModel):
+    id: int
+    incident_id: str
+    at: datetime
+    kind: str
+    actor: str | None
+    text: str
+    message_ts: str | None
+    source_key: str
+    details: dict[str, Any]
+
+
+# One statement per role: the column is never built from input, not even from an allow-list.
+SET_ROLE: dict[str, LiteralString] = {
+    "commander": "UPDATE incidents SET commander = %s WHERE id = %s RETURNING *",
+    "comms": "UPDATE incidents SET comms_lead = %s WHERE id = %s RETURNING *",
+    "scribe": "UPDATE incidents SET scribe = %s WHERE id = %s RETURNING *",
+}
+
+
+class IncidentStore:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def _incident(self, sql: LiteralString, params: tuple[Any, ...]) -> Incident | None:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(Incident)) as cur:
+            await cur.execute(sql, params)
+            return await cur.fetchone()
+
+    async def create(
+        self, *, title: str, severity: str, service: str | None, security_sensitive: bool, declared_by: str
+    ) -> Incident:
+        incident = await self._incident(
+            """INSERT INTO incidents
+                   (id, title, severity, service, security_sensitive, declared_by, commander)
+               VALUES ('INC-' || to_char(now(), 'YYYY') || '-'
+                           || lpad(nextval('incident_seq')::text, 4, '0'),
+                       %s, %s, %s, %s, %s, %s)
+               RETURNING *""",
+            (title, severity, service, security_sensitive, declared_by, declared_by),
+        )
+        assert incident is not None
+        return incident
+
+    async def get(self, incident_id: str) -> Incident | None:
+        return await self._incident("SELECT * FROM incidents WHERE id = %s", (incident_id,))
+
+    async def in_channel(self, channel_id: str) -> Incident | None:
+        return await self._incident("SELECT * FROM incidents WHERE channel_id = %s", (channel_id,))
+
+    async def open_incidents(self) -> list[Incident]:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(Incident)) as cur:
+            await cur.execute("SELECT * FROM incidents WHERE status <> 'resolved' ORDER BY declared_at")
+            return await cur.fetchall()
+
+    async def attach_channel(self, incident_id: str, channel_id: str, channel_name: str) -> Incident | None:
+        return await self._incident(
+            "UPDATE incidents SET channel_id = %s, channel_name = %s WHERE id = %s RETURNING *",
+            (channel_id, channel_name, incident_id),
+        )
+
+    async def attach_card(self, incident_id: str, ts: str) -> Incident | None:
+        return await self._incident(
+            "UPDATE incidents SET card_ts = %s WHERE id = %s RETURNING *", (ts, incident_id)
+        )
+
+    async def set_role(self, incident_id: str, role: str, user: str) -> Incident | None:
+        return await self._incident(SET_ROLE[role], (user, incident_id))
+
+    async def set_severity(self, incident_id: str, severity: str) -> Incident | None:
+        return await self._incident(
+            "UPDATE incidents SET severity = %s WHERE id = %s AND status <> 'resolved' RETURNING *",
+            (severity, incident_id),
+        )
+
+    async def post_update(self, incident_id: str, text: str, status: str | None) -> Incident | None:
+        return await self._incident(
+            """UPDATE incidents SET last_update = %s, last_update_at = now(), status = coalesce(%s, status)
+               WHERE id = %s AND status <> 'resolved' RETURNING *""",
+            (text, status, incident_id),
+        )
+
+    async def set_root_cause(self, incident_id: str, text: str) -> Incident | None:
+        return await self._incident(
+            "UPDATE incidents SET root_cause = %s WHERE id = %s RETURNING *", (text, incident_id)
+        )
+
+    async def resolve(self, incident_id: str, user: str, summary: str) -> Incident | None:
+        """Open → resolved, once: the WHERE names the state it leaves."""
+        return await self._incident(
+            """UPDATE incidents SET status = 'resolved', resolved_by = %s, resolved_at = now(), summary = %s
+               WHERE id = %s AND status <> 'resolved' RETURNING *""",
+            (user, summary, incident_id),
+        )
+
+    async def add_event(
+        self,
+        incident_id: str,
+        *,
+        kind: str,
+        text: str,
+        source_key: str,
+        actor: str | None = None,
+        at: datetime | None = None,
+        message_ts: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> bool:
+        """Add a timeline entry unless one with the same source key exists; True if added."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                """INSERT INTO timeline_events
+                       (incident_id, at, kind, actor, text, message_ts, source_key, details)
+                   VALUES (%s, coalesce(%s, clock_timestamp()), %s, %s, %s, %s, %s, %s)
+                   ON CONFLICT (incident_id, source_key) DO NOTHING RETURNING id""",
+                (incident_id, at, kind, actor, text, message_ts, source_key, Jsonb(details or {})),
+            )
+            return await cur.fetchone() is not None
+
+    async def remove_event(self, incident_id: str, source_key: str) -> bool:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "DELETE FROM timeline_events WHERE incident_id = %s AND source_key = %s RETURNING id",
+                (incident_id, source_key),
+            )
+            return await cur.fetchone() is not None
+
+    async def timeline(self, incident_id: str) -> list[TimelineEvent]:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(TimelineEvent)) as cur:
+            await cur.execute(
+                "SELECT * FROM timeline_events WHERE incident_id = %s ORDER BY at, id", (incident_id,)
+            )
+            return await cur.fetchall()

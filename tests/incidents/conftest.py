@@ -1,0 +1,75 @@
+"""A bot with a small catalogue whose P0/P1 checklists diagnose the test database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.server import BotServer
+from localslack import LocalSlack
+from tests.conftest import running_bot
+
+CHECKLIST = """
+id: incident.{sev}
+title: {sev_upper} checklist
+summary: the {sev_upper} checklist, cut down for tests
+source: {{seed: 000_e2e647c03db5623f.txt, section: "Incident Response Procedures"}}
+command: {{family: diagnose, subcommand: {sev}}}
+checks:
+  - id: db
+    title: Database answers
+    probe: {{kind: postgres, target: app_db, sql: "SELECT 1 AS up"}}
+    value: up
+    crit: {{op: "!=", value: 1}}
+"""
+
+RESPOND = """
+id: incident.respond
+title: Response checklist
+summary: manual steps
+source: {seed: 001_a9dc4c9d7d4cc4f7.txt, section: "Incident Response Process"}
+command: {family: incident, subcommand: respond}
+manual: ["Acknowledge the alert in PagerDuty", "Join the incident channel"]
+"""
+
+
+@pytest.fixture
+def runbooks_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "runbooks"
+    directory.mkdir()
+    for sev in ("p0", "p1", "p2"):
+        (directory / f"{sev}.yml").write_text(CHECKLIST.format(sev=sev, sev_upper=sev.upper()))
+    (directory / "respond.yml").write_text(RESPOND)
+    return directory
+
+
+@pytest.fixture
+async def incident_bot(
+    slack: LocalSlack, database_url: str, data_dir: Path, targets_file: Path, runbooks_dir: Path
+) -> AsyncIterator[BotServer]:
+    async with running_bot(
+        slack, database_url, data_dir, OPSBOT_TARGETS=str(targets_file), OPSBOT_RUNBOOKS=str(runbooks_dir)
+    ) as server:
+        yield server
+
+
+RESTART = """
+id: test.restart
+title: Restart the backend
+summary: a restart-type action
+source: {seed: 000_e2e647c03db5623f.txt, section: "Incident Response Procedures"}
+actions:
+  - id: restart
+    title: Restart the backend
+    risk: high
+    restarts_service: true
+    step: {kind: postgres, target: app_db, sql: "SELECT 1 AS restarted"}
+"""
+
+
+@pytest.fixture
+def runbooks_with_restart(runbooks_dir: Path) -> Path:
+    (runbooks_dir / "restart.yml").write_text(RESTART)
+    return runbooks_dir
