@@ -33,6 +33,7 @@ test: lint typecheck unit
 # Benchmarks print a table and write bench/results/*.json; they need the machine's PostgreSQL and Redis.
 bench: install
 	$(BIN)/python -m bench.runbook_concurrency
+	$(BIN)/python -m bench.incident_declare
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

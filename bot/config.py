@@ -46,6 +46,19 @@ class Settings(BaseSettings):
     targets_file: Path | None = Field(None, validation_alias="OPSBOT_TARGETS")
     runbooks_dir: Path = Field(default_factory=default_runbooks_dir, validation_alias="OPSBOT_RUNBOOKS")
     policy_file: Path | None = Field(None, validation_alias="OPSBOT_POLICY")
+    pagerduty_routing_key: SecretStr | None = Field(None, validation_alias="OPSBOT_PAGERDUTY_ROUTING_KEY")
+    pagerduty_url: AnyUrl = Field(
+        AnyUrl("https://events.pagerduty.com/v2/enqueue"), validation_alias="OPSBOT_PAGERDUTY_URL"
+    )
+    # Escalation tiers as minutes=user-group-handle (seed 000: Tier 1 0-15 min, Tier 2 15-30, Tier 3 30+).
+    escalation: str = Field(
+        "0=oncall,15=approvers,30=managers",
+        pattern=r"^\d{1,4}=[a-z0-9._-]{1,80}(,\d{1,4}=[a-z0-9._-]{1,80})*$",
+        validation_alias="OPSBOT_ESCALATION",
+    )
+    severities_file: Path | None = Field(None, validation_alias="OPSBOT_SEVERITIES")
+    # Multiplies every incident timer (reminders, escalations); tests and demos shorten time with it.
+    timer_scale: float = Field(1.0, gt=0, le=10, validation_alias="OPSBOT_TIMER_SCALE")
     # How often expired approval requests are marked and their cards redrawn (6 fields = seconds).
     approval_sweep_cron: str = Field("* * * * *", validation_alias="OPSBOT_APPROVAL_SWEEP_CRON")
     incident_channel: str = Field("incident-response", validation_alias="OPSBOT_INCIDENT_CHANNEL")

@@ -22,11 +22,13 @@ from bot.approvals.service import ApprovalService
 from bot.config import ConfigError, Settings
 from bot.coordination import MemoryCoordinator, RedisCoordinator, create_coordinator
 from bot.diagnoses import DiagnosisService
-from bot.incidents.service import IncidentService
+from bot.incidents.service import IncidentService, parse_tiers
+from bot.incidents.severity import SeverityConfigError, load_severities
 from bot.incidents.store import IncidentStore
 from bot.jobs import JobQueue
 from bot.logs import get_logger, redact_text, redactor
 from bot.metrics import Metrics
+from bot.paging import Pager
 from bot.probes import ProbeRunner
 from bot.runbooks.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.slack_client import InstrumentedWebClient, create_web_client
@@ -66,6 +68,10 @@ class Runtime:
             policy = load_policy(settings.policy_file)
         except PolicyError as exc:
             raise ConfigError(f"OPSBOT_POLICY: {exc}") from None
+        try:
+            severities = load_severities(settings.severities_file)
+        except SeverityConfigError as exc:
+            raise ConfigError(f"OPSBOT_SEVERITIES: {exc}") from None
         redactor.known.update(targets.secrets())
         embedded: EmbeddedPostgres | None = None
         if settings.database_url is None:
@@ -96,10 +102,16 @@ class Runtime:
         )
         executor = ActionExecutor(targets)
         incident_store = IncidentStore(pool)
+        directory = Directory(slack)
 
         async def restarts_frozen(channel_id: str) -> bool:
             incident = await incident_store.in_channel(channel_id)
             return bool(incident and incident.security_sensitive and incident.status != "resolved")
+
+        async def incident_timeline(channel_id: str, kind: str, text: str, actor: str, key: str) -> None:
+            incident = await incident_store.in_channel(channel_id)
+            if incident is not None:
+                await incident_store.add_event(incident.id, kind=kind, text=text, actor=actor, source_key=key)
 
         approvals = ApprovalService(
             pool=pool,
@@ -108,8 +120,9 @@ class Runtime:
             runner=diagnoses.runner,
             executor=executor,
             coordinator=coordinator,
-            is_member=Directory(slack).includes,
+            is_member=directory.includes,
             restarts_frozen=restarts_frozen,
+            on_event=incident_timeline,
         )
         jobs = JobQueue(dsn)
 
@@ -117,6 +130,18 @@ class Runtime:
             await expire_due(approvals, slack)
 
         jobs.periodic("approvals.expire", settings.approval_sweep_cron, sweep_expired_approvals)
+        routing_key = settings.pagerduty_routing_key
+        incidents = IncidentService(
+            incident_store,
+            slack,
+            settings.incident_channel,
+            jobs=jobs,
+            directory=directory,
+            pager=Pager(str(settings.pagerduty_url), routing_key.get_secret_value() if routing_key else None),
+            tiers=parse_tiers(settings.escalation),
+            severities=severities,
+            timer_scale=settings.timer_scale,
+        )
         await jobs.start()
         return cls(
             settings,
@@ -131,7 +156,7 @@ class Runtime:
             executor,
             approvals,
             jobs,
-            IncidentService(incident_store, slack, settings.incident_channel),
+            incidents,
             embedded,
             dsn,
         )

@@ -158,7 +158,7 @@ def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> No
         await run_severity_diagnosis(client, incident, user)
 
     async def run_severity_diagnosis(client: AsyncWebClient, incident: Incident, user: str) -> None:
-        runbook_id = SEVERITIES[incident.severity].diagnosis_runbook
+        runbook_id = service.severities[incident.severity].diagnosis_runbook
         if runbook_id is None or runtime.runbooks.get(runbook_id) is None or incident.channel_id is None:
             return
         request = RunRequest(runbook_id=runbook_id, params={})
@@ -204,8 +204,11 @@ def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> No
         trigger_id: str | None,
     ) -> None:
         if command.verb == "status":
+            waiting = len(await runtime.approvals.store.pending_in(channel))
             await client.chat_postMessage(
-                channel=channel, text=render.card_text(incident), blocks=render.card(incident)
+                channel=channel,
+                text=render.card_text(incident),
+                blocks=render.card(incident, open_approvals=waiting),
             )
         elif command.verb == "timeline":
             await tell(
@@ -333,7 +336,10 @@ def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> No
             )
 
     @app.action(
-        re.compile(rf"^({render.RUN_DIAGNOSIS}|{render.POST_UPDATE}|{render.RESOLVE}|{render.CLAIM}:\w+)$")
+        re.compile(
+            rf"^({render.RUN_DIAGNOSIS}|{render.POST_UPDATE}|{render.RESOLVE}|{render.PAGE}"
+            rf"|{render.CLAIM}:\w+|{render.SNOOZE}:\d+)$"
+        )
     )
     async def card_button(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
@@ -355,9 +361,33 @@ def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> No
             await resolve(client, incident, user, channel, "", body["trigger_id"])
         elif action_id == render.RUN_DIAGNOSIS:
             runtime.tasks.spawn(run_severity_diagnosis(client, incident, user), name="incident:diagnose")
+        elif action_id == render.PAGE:
+            runtime.tasks.spawn(page(client, incident, user, channel), name="incident:page")
+        elif action_id.startswith(render.SNOOZE):
+            minutes = int(action_id.split(":", 1)[1])
+            runtime.tasks.spawn(service.snooze(incident, minutes, user), name="incident:snooze")
+            await tell(client, channel, user, f"Reminder snoozed for {minutes} minutes.")
         else:
             role = action_id.split(":", 1)[1]
             runtime.tasks.spawn(service.set_role(incident, role, user, user), name="incident:claim")
+
+    async def page(client: AsyncWebClient, incident: Incident, user: str, channel: str) -> None:
+        if not service.pager.configured:
+            await tell(
+                client,
+                channel,
+                user,
+                "Paging is not configured: set OPSBOT_PAGERDUTY_ROUTING_KEY "
+                "(a PagerDuty Events API v2 integration key) and restart opsbot.",
+            )
+            return
+        result = await service.page(incident, user)
+        if result.ok:
+            await client.chat_postMessage(
+                channel=channel, text=f"📟 <@{user}> paged on-call for {incident.id}."
+            )
+        else:
+            await tell(client, channel, user, f"The page did not go out: {result.error}")
 
     async def pinned(channel: str, ts: str, by: str, source: str) -> None:
         incident = await here(channel)

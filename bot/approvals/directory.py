@@ -35,7 +35,7 @@ class Directory:
         return False
 
     async def members(self, group: str) -> frozenset[str]:
-        group_id = group if group[:1] == "S" and group.isupper() else await self._group_id(group)
+        group_id = await self.group_id(group)
         if group_id is None:
             return frozenset()
         cached = self._members.get(group_id)
@@ -50,7 +50,10 @@ class Directory:
         self._members[group_id] = (time.monotonic() + self._ttl, members)
         return members
 
-    async def _group_id(self, handle: str) -> str | None:
+    async def group_id(self, group: str) -> str | None:
+        """A group id (S…) as it is, or the id of the group with this handle."""
+        if group[:1] == "S" and group.isupper():
+            return group
         if self._handles is None or self._handles[0] <= time.monotonic():
             try:
                 response = await self._client.usergroups_list()
@@ -59,4 +62,4 @@ class Directory:
                 log.warning("usergroups_list_failed", error=exc.response.get("error"))
                 groups = {}
             self._handles = (time.monotonic() + self._ttl, groups)
-        return self._handles[1].get(handle)
+        return self._handles[1].get(group)

@@ -30,6 +30,18 @@ log = get_logger(__name__)
 Membership = Callable[[str, list[str]], Awaitable[bool]]
 # True while the channel belongs to an open, security-sensitive incident.
 FreezeCheck = Callable[[str], Awaitable[bool]]
+# (channel, kind, text, actor, key): lets the incident in that channel, if any, add it to its timeline.
+EventHook = Callable[[str, str, str, str, str], Awaitable[None]]
+
+TIMELINE_WORTHY = {
+    "approval.requested": "Approval requested",
+    "approval.approved": "Approved",
+    "approval.denied": "Denied",
+    "approval.cancelled": "Request cancelled",
+    "approval.expired": "Request expired",
+    "approval.succeeded": "Action succeeded",
+    "approval.failed": "Action failed",
+}
 
 
 class Refused(Exception):
@@ -53,6 +65,7 @@ class ApprovalService:
         coordinator: Coordinator,
         is_member: Membership,
         restarts_frozen: FreezeCheck,
+        on_event: EventHook,
     ) -> None:
         self.store = ApprovalStore(pool)
         self._pool = pool
@@ -63,6 +76,7 @@ class ApprovalService:
         self._coordinator = coordinator
         self._is_member = is_member
         self._restarts_frozen = restarts_frozen
+        self._on_event = on_event
 
     # --- lookups -----------------------------------------------------------------------------
 
@@ -108,6 +122,9 @@ class ApprovalService:
         )
         async with self._pool.connection() as conn:
             await audit.append(conn, event)
+        if record is not None and name in TIMELINE_WORTHY:
+            text = f"{TIMELINE_WORTHY[name]}: {record.action_id} on {record.target} ({record.id})"
+            await self._on_event(record.channel, name, text, actor, f"{record.id}:{name}:{actor}")
 
     # --- request ---------------------------------------------------------------------------------
 

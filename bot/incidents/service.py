@@ -9,10 +9,13 @@ from datetime import UTC, datetime
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.approvals.directory import Directory
 from bot.incidents.naming import channel_name
-from bot.incidents.severity import SEVERITIES
+from bot.incidents.severity import Severity
 from bot.incidents.store import Incident, IncidentStore
+from bot.jobs import JobQueue
 from bot.logs import get_logger
+from bot.paging import Pager, PageResult
 from bot.render import incident as render
 from bot.render.blocks import escape
 from bot.slack_out import PostFailed, post_message
@@ -25,11 +28,165 @@ class IncidentError(Exception):
     """Something the person should be told (not a bug): the message says what and what to do."""
 
 
+def parse_tiers(spec: str) -> list[tuple[int, str]]:
+    """`0=oncall,15=approvers,30=managers` → [(0, "oncall"), (15, "approvers"), (30, "managers")]."""
+    tiers = []
+    for part in spec.split(","):
+        minutes, _, group = part.partition("=")
+        tiers.append((int(minutes), group))
+    return sorted(tiers)
+
+
 class IncidentService:
-    def __init__(self, store: IncidentStore, client: AsyncWebClient, announce_channel: str) -> None:
+    def __init__(
+        self,
+        store: IncidentStore,
+        client: AsyncWebClient,
+        announce_channel: str,
+        *,
+        jobs: JobQueue,
+        directory: Directory,
+        pager: Pager,
+        tiers: list[tuple[int, str]],
+        severities: dict[str, Severity],
+        timer_scale: float = 1.0,
+    ) -> None:
         self.store = store
         self._client = client
         self._announce_channel = announce_channel
+        self._jobs = jobs
+        self._directory = directory
+        self.pager = pager
+        self._tiers = tiers
+        self.severities = severities
+        self._scale = timer_scale
+        jobs.task("incident.remind", self._remind)
+        jobs.task("incident.escalate", self._escalate)
+
+    # --- timers: on the Postgres job queue, so they survive restarts and fire once across replicas ---
+
+    def _tag(self, incident_id: str) -> str:
+        return f"incident:{incident_id}"
+
+    async def _schedule_reminder(self, incident: Incident, minutes: float) -> None:
+        await self._jobs.cancel_queued(f"remind:{incident.id}")
+        await self._jobs.defer(
+            "incident.remind",
+            in_seconds=minutes * 60 * self._scale,
+            queueing_lock=f"remind:{incident.id}",
+            tags=[self._tag(incident.id)],
+            incident_id=incident.id,
+        )
+
+    async def _schedule_timers(self, incident: Incident) -> None:
+        cadence = self.severities[incident.severity].update_every_minutes
+        if cadence is not None:
+            await self._schedule_reminder(incident, cadence)
+        for tier, (minutes, _) in enumerate(self._tiers, start=1):
+            if minutes > 0:
+                await self._jobs.defer(
+                    "incident.escalate",
+                    in_seconds=minutes * 60 * self._scale,
+                    tags=[self._tag(incident.id)],
+                    incident_id=incident.id,
+                    tier=tier,
+                )
+
+    async def snooze(self, incident: Incident, minutes: int, by: str) -> None:
+        await self._schedule_reminder(incident, minutes)
+        await self.store.add_event(
+            incident.id,
+            kind="snoozed",
+            actor=by,
+            source_key=f"snooze:{_now_key()}",
+            text=f"Update reminder snoozed for {minutes} minutes",
+        )
+
+    async def _remind(self, incident_id: str) -> None:
+        incident = await self.store.get(incident_id)
+        if incident is None or incident.status == "resolved" or incident.channel_id is None:
+            return
+        cadence = self.severities[incident.severity].update_every_minutes
+        if cadence is None:
+            return
+        people = " ".join(f"<@{u}>" for u in dict.fromkeys([incident.comms_lead, incident.commander]) if u)
+        if incident.commander is None:
+            text = f"⚠️ {incident.id} has no incident commander. `/incident role commander @person`"
+        else:
+            text = (
+                f"⏰ {people} time for a status update on {incident.id} "
+                f"({incident.severity.upper()}: every {cadence} min). `/incident update <text>`"
+            )
+        await post_message(
+            self._client,
+            incident.channel_id,
+            text,
+            [
+                {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+                {
+                    "type": "actions",
+                    "block_id": f"snooze:{incident.id}",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": f"{render.SNOOZE}:{m}",
+                            "value": incident.id,
+                            "text": {"type": "plain_text", "text": f"Snooze {m} min"},
+                        }
+                        for m in (10, 30)
+                    ],
+                },
+            ],
+        )
+        await self.store.add_event(
+            incident.id, kind="reminder", source_key=f"remind:{_now_key()}", text="Update reminder"
+        )
+        await self._schedule_reminder(incident, cadence)
+
+    async def _escalate(self, incident_id: str, tier: int) -> None:
+        incident = await self.store.get(incident_id)
+        if incident is None or incident.status == "resolved" or incident.channel_id is None:
+            return
+        minutes, group = self._tiers[tier - 1]
+        members = await self._directory.members(group)
+        group_id = await self._directory.group_id(group)
+        mention = f"<!subteam^{group_id}>" if group_id else f"@{group}"
+        text = (
+            f"⏫ {incident.id} is still open after {minutes} minutes: escalating to tier {tier} {mention}"
+            + ("" if members else " (the group has no members!)")
+        )
+        await post_message(
+            self._client,
+            incident.channel_id,
+            text,
+            [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+        )
+        for user in members:
+            await self._invite(incident.channel_id, user)
+        await self.store.add_event(
+            incident.id,
+            kind="escalated",
+            source_key=f"escalate:{tier}",
+            text=f"Escalated to tier {tier} ({group})",
+        )
+
+    async def page(self, incident: Incident, by: str) -> PageResult:
+        link = f"<#{incident.channel_id}>" if incident.channel_id else None
+        result = await self.pager.trigger(
+            incident_id=incident.id,
+            severity=incident.severity,
+            summary=f"{incident.severity.upper()} {incident.title}",
+            link=link,
+        )
+        if result.ok:
+            await self.store.add_event(
+                incident.id,
+                kind="paged",
+                actor=by,
+                source_key=f"page:{_now_key()}",
+                text="On-call paged (PagerDuty)",
+            )
+        return result
 
     async def declare(
         self,
@@ -47,6 +204,9 @@ class IncidentService:
             security_sensitive=security_sensitive,
             declared_by=user,
         )
+        # Timers first: if this process dies half-way through declaring, reminders and escalations
+        # still fire (they skip an incident that never got its channel).
+        await self._schedule_timers(incident)
         channel_id, name = await self._create_channel(incident)
         incident = await self.store.attach_channel(incident.id, channel_id, name) or incident
         await self._invite(channel_id, user)
@@ -163,9 +323,10 @@ class IncidentService:
             message,
             [{"type": "section", "text": {"type": "mrkdwn", "text": message[:2900]}}],
         )
-        if SEVERITIES[updated.severity].announce_updates:
+        severity = self.severities[updated.severity]
+        if severity.announce_updates:
             summary = (
-                f"{SEVERITIES[updated.severity].emoji} {incident.id} ({updated.severity.upper()}) update: "
+                f"{severity.emoji} {incident.id} ({updated.severity.upper()}) update: "
                 f"{escape(text)} — <#{incident.channel_id}>"
             )
             try:
@@ -192,6 +353,8 @@ class IncidentService:
         resolved = await self.store.resolve(incident.id, by, summary)
         if resolved is None:
             raise IncidentError(f"{incident.id} is already resolved.")
+        cancelled = await self._jobs.cancel_tagged(self._tag(incident.id))
+        log.info("incident_timers_cancelled", incident_id=incident.id, cancelled=cancelled)
         await self.store.add_event(
             incident.id,
             kind="resolved",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 SeverityName = Literal["p0", "p1", "p2", "p3"]
 
@@ -59,3 +61,39 @@ SEVERITIES: dict[str, Severity] = {
         announce_updates=False,
     ),
 }
+
+
+class SeverityOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    update_every_minutes: int | None = Field(None, ge=1, le=24 * 60)
+    diagnosis_runbook: str | None = Field(None, pattern=r"^[a-z][a-z0-9_.-]*$")
+    announce_updates: bool | None = None
+
+
+class SeverityConfigError(Exception):
+    """The severities file is missing or invalid; one line naming the file and the field."""
+
+
+def load_severities(path: Path | None) -> dict[str, Severity]:
+    """The seeds' defaults, with what OPSBOT_SEVERITIES changes (cadence, diagnosis runbook, announcing).
+
+    p0: {update_every_minutes: 5, diagnosis_runbook: incident.p0}
+    p2: {announce_updates: true}
+    """
+    if path is None:
+        return dict(SEVERITIES)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        overrides = TypeAdapter(dict[SeverityName, SeverityOverride]).validate_python(raw)
+    except OSError as exc:
+        raise SeverityConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SeverityConfigError(f"{path}: not valid YAML: {exc}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise SeverityConfigError(f"{path}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    merged = dict(SEVERITIES)
+    for name, override in overrides.items():
+        merged[name] = merged[name].model_copy(update=override.model_dump(exclude_unset=True))
+    return merged

@@ -12,6 +12,10 @@ RUN_DIAGNOSIS = "incident_diagnose"
 POST_UPDATE = "incident_update"
 RESOLVE = "incident_resolve"
 CLAIM = "incident_claim"
+SNOOZE = "incident_snooze"
+PAGE = "incident_page"
+SNOOZE = "incident_snooze"
+PAGE = "incident_page"
 UPDATE_VIEW = "incident_update_view"
 RESOLVE_VIEW = "incident_resolve_view"
 DECLARE_VIEW = "incident_declare_view"
@@ -93,6 +97,12 @@ def card(incident: Incident, *, open_approvals: int = 0) -> list[Block]:
                         "value": value,
                         "style": "primary",
                         "text": {"type": "plain_text", "text": "Run diagnosis"},
+                    },
+                    {
+                        "type": "button",
+                        "action_id": PAGE,
+                        "value": value,
+                        "text": {"type": "plain_text", "text": "Page on-call"},
                     },
                     {
                         "type": "button",

@@ -100,6 +100,7 @@ async def test_roles_updates_severity_notes_and_resolve_are_on_the_card_topic_an
     )
     await slack.slash("alice", name, "/incident resolve pool fixed and verified")
     await slack.wait_for(lambda: "resolved" in slack.channel(name).topic["value"], timeout=10)
+    await slack.wait_for(lambda: "✅ *Resolved*" in text_of(card(slack, name).blocks), timeout=10)
     final = text_of(card(slack, name).blocks)
     assert "✅ *Resolved* by <@U0ALICE>" in final
     assert "connection pool leak" in final
@@ -118,8 +119,9 @@ async def test_resolve_without_a_root_cause_asks_for_it(slack: LocalSlack, incid
     await slack.slash("alice", name, "/incident resolve all good")
     view = await slack.wait_for(lambda: slack.current_view("alice"), timeout=5)
     await slack.submit_view("alice", view, {"text": "bad deploy of the checkout service"})
-    await slack.wait_for(lambda: "resolved" in slack.channel(name).topic["value"], timeout=10)
-    assert "bad deploy of the checkout service" in text_of(card(slack, name).blocks)
+    await slack.wait_for(
+        lambda: "bad deploy of the checkout service" in text_of(card(slack, name).blocks), timeout=10
+    )
 
 
 async def test_pins_and_pushpin_reactions_add_and_remove_timeline_entries_once(
