@@ -34,6 +34,7 @@ test: lint typecheck unit
 bench: install
 	$(BIN)/python -m bench.runbook_concurrency
 	$(BIN)/python -m bench.incident_declare
+	$(BIN)/python -m bench.postmortem_read
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

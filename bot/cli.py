@@ -118,6 +118,22 @@ async def _with_store(settings: Settings, work: Any) -> Any:
             await embedded.stop()
 
 
+@cli.command()
+def postmortem(
+    incident_id: str,
+    out: Annotated[Path | None, typer.Option(help="Write the Markdown here instead of stdout")] = None,
+) -> None:
+    """Draft the post-incident review of INCIDENT_ID (reads its channel when SLACK_BOT_TOKEN is set)."""
+    from bot.postmortem.cli import draft_review
+
+    markdown = _run(draft_review(_settings(), incident_id.upper()))
+    if out is None:
+        typer.echo(markdown, nl=False)
+    else:
+        out.write_text(markdown, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
 @audit_cli.command("verify")
 def audit_verify() -> None:
     """Check the audit log's hash chain from the first row to the last."""

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
         validation_alias="OPSBOT_ESCALATION",
     )
     severities_file: Path | None = Field(None, validation_alias="OPSBOT_SEVERITIES")
+    review_template: Path | None = Field(None, validation_alias="OPSBOT_REVIEW_TEMPLATE")
+    action_item_reaction: str = Field(
+        "memo", pattern=r"^[a-z0-9_+-]{1,60}$", validation_alias="OPSBOT_ACTION_REACTION"
+    )
+    root_cause_reaction: str = Field(
+        "dart", pattern=r"^[a-z0-9_+-]{1,60}$", validation_alias="OPSBOT_ROOT_CAUSE_REACTION"
+    )
     # Multiplies every incident timer (reminders, escalations); tests and demos shorten time with it.
     timer_scale: float = Field(1.0, gt=0, le=10, validation_alias="OPSBOT_TIMER_SCALE")
     # How often expired approval requests are marked and their cards redrawn (6 fields = seconds).

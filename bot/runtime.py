@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import jinja2
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
@@ -29,6 +30,8 @@ from bot.jobs import JobQueue
 from bot.logs import get_logger, redact_text, redactor
 from bot.metrics import Metrics
 from bot.paging import Pager
+from bot.postmortem.render import load_template
+from bot.postmortem.service import ReviewService
 from bot.probes import ProbeRunner
 from bot.runbooks.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.slack_client import InstrumentedWebClient, create_web_client
@@ -56,6 +59,7 @@ class Runtime:
     approvals: ApprovalService
     jobs: JobQueue
     incidents: IncidentService
+    reviews: ReviewService
     embedded: EmbeddedPostgres | None = None
     dsn: str = field(default="", repr=False)
 
@@ -68,6 +72,10 @@ class Runtime:
             policy = load_policy(settings.policy_file)
         except PolicyError as exc:
             raise ConfigError(f"OPSBOT_POLICY: {exc}") from None
+        try:
+            template = load_template(settings.review_template)
+        except (OSError, jinja2.TemplateError) as exc:
+            raise ConfigError(f"OPSBOT_REVIEW_TEMPLATE: {exc}") from None
         try:
             severities = load_severities(settings.severities_file)
         except SeverityConfigError as exc:
@@ -157,6 +165,15 @@ class Runtime:
             approvals,
             jobs,
             incidents,
+            ReviewService(
+                pool,
+                incident_store,
+                slack,
+                template,
+                secrets=set(redactor.known),
+                action_reaction=settings.action_item_reaction,
+                root_cause_reaction=settings.root_cause_reaction,
+            ),
             embedded,
             dsn,
         )

@@ -24,6 +24,7 @@ from bot.render.blocks import clip, escape
 from bot.runbooks.catalogue import Catalogue
 from bot.runbooks.commands import RunRequest, parse_family
 from bot.runtime import Runtime
+from handlers.reviews import publish_review
 from handlers.runbooks import deliver_diagnosis
 
 log = get_logger(__name__)
@@ -217,6 +218,8 @@ def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> No
                 user,
                 render.timeline_text(incident, await service.store.timeline(incident.id)),
             )
+        elif command.verb == "postmortem":
+            await publish_review(runtime, client, incident, user)
         elif command.verb == "update":
             await service.post_update(incident, command.text, user)
         elif command.verb == "note":

@@ -24,6 +24,7 @@ USAGE = "\n".join(
         "• `/incident note <text>` · `/incident timeline`",
         "• `/incident resolve <summary>` — close it (asks for the root cause if none is recorded)",
         "• `/incident root-cause <text>` — record the root cause",
+        "• `/incident postmortem` — draft the post-incident review from what happened",
     ]
 )
 
@@ -41,7 +42,18 @@ class DeclareForm(BaseModel):
 
 
 class Simple(BaseModel):
-    verb: Literal["update", "note", "resolve", "root-cause", "status", "list", "timeline", "severity", "role"]
+    verb: Literal[
+        "update",
+        "note",
+        "resolve",
+        "root-cause",
+        "status",
+        "list",
+        "timeline",
+        "severity",
+        "role",
+        "postmortem",
+    ]
     text: str = ""
     user: str | None = None
 
@@ -87,7 +99,7 @@ def parse(text: str, runbook_subcommands: set[str]) -> IncidentCommand:
         if len(rest) > MAX_TEXT:
             return _usage(f"That is {len(rest)} characters; keep it under {MAX_TEXT}.")
         return Simple(verb=verb, text=rest)
-    if verb in ("status", "list", "timeline"):
+    if verb in ("status", "list", "timeline", "postmortem"):
         return Simple(verb=verb)
     if verb == "severity":
         if rest.lower() not in ("p0", "p1", "p2", "p3"):

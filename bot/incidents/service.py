@@ -374,7 +374,22 @@ class IncidentService:
             self._client,
             resolved.channel_id,
             message,
-            [{"type": "section", "text": {"type": "mrkdwn", "text": message[:2900]}}],
+            [
+                {"type": "section", "text": {"type": "mrkdwn", "text": message[:2900]}},
+                {
+                    "type": "actions",
+                    "block_id": f"review:{resolved.id}",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": render.REVIEW,
+                            "value": resolved.id,
+                            "style": "primary",
+                            "text": {"type": "plain_text", "text": "Draft review"},
+                        }
+                    ],
+                },
+            ],
         )
         try:
             await post_message(

@@ -1,0 +1,1 @@
+"""Post-incident review drafts built from what happened: record, timeline, thread, checks, actions."""

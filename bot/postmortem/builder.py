@@ -1,0 +1,225 @@
+"""Builds the review draft from the facts, in the seed's template (seed 000, Post-Incident Review).
+
+Nothing is invented: every line comes from the record, the timeline, the thread, the diagnoses or the
+approvals, and a section the data cannot fill says "To fill" with what is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from bot.postmortem.facts import Message, ReviewFacts
+
+TO_FILL = "_To fill:_"
+_ACTION_LINE = re.compile(r"^\s*(?:[-*•]\s*)?(TODO|Action)\s*:\s*(.+)$", re.I | re.M)
+_ROOT_CAUSE_LINE = re.compile(r"^\s*root cause\s*:\s*(.+)$", re.I | re.M)
+_MENTION = re.compile(r"@([A-Za-z0-9._-]+)")
+_SLACK_USER = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")
+
+
+class Milestone(BaseModel):
+    name: str
+    at: datetime | None
+    source: str
+
+
+class ReviewDraft(BaseModel):
+    title: str
+    summary: str
+    impact: list[str]
+    root_cause: str
+    timeline: list[str]
+    milestones: list[Milestone]
+    resolution: str
+    follow_ups: list[str]
+    lessons: list[str]
+    checked: list[str]
+    actions: list[str]
+    updates: list[str]
+    missing: list[str]
+
+
+def hhmm(at: datetime | None) -> str:
+    return f"{at:%H:%M}" if at else "HH:MM"
+
+
+def _name(facts: ReviewFacts, user: str | None) -> str:
+    if not user:
+        return "someone"
+    return "@" + facts.users.get(user, user)
+
+
+def _names(facts: ReviewFacts, text: str) -> str:
+    """Slack user mentions in timeline text as @names."""
+    return _SLACK_USER.sub(lambda m: "@" + facts.users.get(m.group(1), m.group(1)), text)
+
+
+def duration_minutes(facts: ReviewFacts) -> int | None:
+    incident = facts.incident
+    if incident.resolved_at is None:
+        return None
+    return max(0, round((incident.resolved_at - incident.declared_at).total_seconds() / 60))
+
+
+def _root_cause(facts: ReviewFacts) -> tuple[str | None, datetime | None]:
+    if facts.edits.root_cause:
+        return facts.edits.root_cause, None
+    event = next((e for e in facts.timeline if e.kind == "root_cause"), None)
+    if facts.incident.root_cause:
+        return facts.incident.root_cause, event.at if event else None
+    for message in facts.messages:
+        if facts.root_cause_reaction in message.reactions:
+            return message.text, message.at
+        match = _ROOT_CAUSE_LINE.search(message.text)
+        if match:
+            return match.group(1).strip(), message.at
+    return None, None
+
+
+def _follow_ups(facts: ReviewFacts) -> list[str]:
+    items: list[str] = []
+    for message in facts.messages:
+        texts = [m.group(2).strip() for m in _ACTION_LINE.finditer(message.text)]
+        if not texts and facts.action_reaction in message.reactions:
+            texts = [message.text.strip()]
+        for text in texts:
+            owners = sorted(set(_MENTION.findall(text))) or [
+                facts.users.get(message.user or "", message.user or "")
+            ]
+            owner = ", ".join(f"@{o}" for o in owners if o) or "owner to fill"
+            items.append(f"- [ ] {text} — owner: {owner} (from {hhmm(message.at)})")
+    return items
+
+
+def build(facts: ReviewFacts) -> ReviewDraft:
+    incident = facts.incident
+    missing: list[str] = []
+    minutes = duration_minutes(facts)
+    root_cause, root_cause_at = _root_cause(facts)
+
+    if facts.edits.summary:
+        summary = facts.edits.summary
+    else:
+        state = (
+            f"resolved at {hhmm(incident.resolved_at)} UTC after {minutes} minutes"
+            if minutes is not None
+            else "still open when this draft was made"
+        )
+        summary = (
+            f'{incident.severity.upper()} incident {incident.id}, "{incident.title}", declared by '
+            f"{_name(facts, incident.declared_by)} at {incident.declared_at:%Y-%m-%d %H:%M} UTC, {state}."
+        )
+        if incident.summary:
+            summary += f" Resolution summary: {incident.summary}"
+
+    impact = [
+        f"- Duration: {minutes} minutes" if minutes is not None else f"- Duration: {TO_FILL} still open"
+    ]
+    users_affected = facts.edits.users_affected
+    impact.append(
+        f"- Users affected: {users_affected}"
+        if users_affected
+        else f"- Users affected: {TO_FILL} not recorded"
+    )
+    impact.append(
+        f"- Services impacted: {incident.service}"
+        if incident.service
+        else f"- Services impacted: {TO_FILL} no service was recorded"
+    )
+    if facts.edits.impact:
+        impact.append(f"- {facts.edits.impact}")
+    if not users_affected:
+        missing.append("users affected")
+
+    paged = next((e for e in facts.timeline if e.kind == "paged"), None)
+    mitigated = next((e for e in facts.timeline if e.kind == "approval.succeeded"), None)
+    milestones = [
+        Milestone(name="Incident detected", at=incident.declared_at, source="declared"),
+        Milestone(name="On-call paged", at=paged.at if paged else None, source="paged"),
+        Milestone(name="Root cause identified", at=root_cause_at, source="root cause"),
+        Milestone(
+            name="Mitigation applied", at=mitigated.at if mitigated else None, source="approved action"
+        ),
+        Milestone(name="Service restored", at=incident.resolved_at, source="resolved"),
+    ]
+    timeline = [
+        f"- {hhmm(m.at)}: {m.name}" if m.at else f"- {TO_FILL} {m.name} (no {m.source} event)"
+        for m in milestones
+    ]
+    missing += [m.name.lower() for m in milestones if m.at is None]
+    timeline.append("")
+    timeline += [
+        f"- {hhmm(e.at)}: {_names(facts, e.text)}" + (f" ({_name(facts, e.actor)})" if e.actor else "")
+        for e in facts.timeline
+    ]
+
+    succeeded = [a for a in facts.approvals if a.state == "succeeded"]
+    resolution = incident.summary or f"{TO_FILL} the incident has no resolution summary yet."
+    if succeeded:
+        resolution += "\n\nActions that ran: " + "; ".join(
+            f"{a.action_id} on {a.target} ({a.id})" for a in succeeded
+        )
+
+    checked = []
+    for run in facts.diagnoses:
+        red = f" — red: {', '.join(run.red)}" if run.red else ""
+        checked.append(
+            f"- {hhmm(run.at)} `{run.runbook_id}` {run.title}: **{run.overall.upper()}**{red}"
+            f" (asked by {_name(facts, run.requested_by)})"
+        )
+
+    actions = []
+    for record in facts.approvals:
+        who = ", ".join(_name(facts, u) for u in record.approvers) or "nobody"
+        line = (
+            f"- {hhmm(record.created_at)} {record.id} `{record.action_id}` on `{record.target}` "
+            f'({record.risk}): requested by {_name(facts, record.requester)} — "{record.reason}"; '
+            f"approved by {who}; outcome: **{record.state}**"
+        )
+        before, after = record.before_values or {}, record.after_values or {}
+        changes = [
+            f"{(after.get(k) or before.get(k) or {}).get('title', k)} "
+            f"{before.get(k, {}).get('value', '?')} → {after.get(k, {}).get('value', '?')}"
+            for k in dict.fromkeys([*before, *after])
+        ]
+        if changes:
+            line += "; before → after: " + ", ".join(changes)
+        actions.append(line)
+
+    updates = [
+        f"- {hhmm(e.at)}: {e.text.removeprefix('Update: ')} ({_name(facts, e.actor)})"
+        for e in facts.timeline
+        if e.kind == "update"
+    ]
+    follow_ups = [*_follow_ups(facts), "- [ ] Update runbook", "- [ ] Add monitoring alert"]
+    if root_cause is None:
+        missing.append("root cause")
+    return ReviewDraft(
+        title=f"Incident Review - {incident.declared_at:%Y-%m-%d %H:%M} — {incident.id}: {incident.title}",
+        summary=summary,
+        impact=impact,
+        root_cause=root_cause
+        or f"{TO_FILL} no root cause was recorded (`/incident root-cause`, or mark the "
+        f"message with :{facts.root_cause_reaction}:).",
+        timeline=timeline,
+        milestones=milestones,
+        resolution=resolution,
+        follow_ups=follow_ups,
+        lessons=[
+            "1. What went well?",
+            "2. What went wrong, or was harder than it should have been?",
+            "3. Where did we get lucky?",
+        ],
+        checked=checked or [f"- {TO_FILL} no diagnosis was run from Slack during this incident."],
+        actions=actions or ["- No approved actions were requested during this incident."],
+        updates=updates or ["- No status updates were posted."],
+        missing=missing,
+    )
+
+
+def messages_worth_keeping(messages: list[Message]) -> list[Message]:
+    """Human messages only (the bot's own cards are already represented by the timeline)."""
+    return [m for m in messages if m.user]

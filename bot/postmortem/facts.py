@@ -1,0 +1,53 @@
+"""Everything a review is built from, as plain data (so the builder is a pure function)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from bot.approvals.store import ApprovalRecord
+from bot.incidents.store import Incident, TimelineEvent
+
+
+class Message(BaseModel):
+    """A channel message already converted to Markdown."""
+
+    at: datetime
+    user: str | None
+    text: str
+    reactions: list[str] = Field(default_factory=list)
+    is_reply: bool = False
+    mentions: list[str] = Field(default_factory=list)
+
+
+class DiagnosisRun(BaseModel):
+    at: datetime
+    runbook_id: str
+    title: str
+    overall: str
+    requested_by: str | None
+    red: list[str] = Field(default_factory=list)
+
+
+class Edits(BaseModel):
+    summary: str | None = None
+    impact: str | None = None
+    users_affected: str | None = None
+    root_cause: str | None = None
+
+
+class ReviewFacts(BaseModel):
+    incident: Incident
+    timeline: list[TimelineEvent]
+    messages: list[Message]
+    diagnoses: list[DiagnosisRun]
+    approvals: list[ApprovalRecord]
+    edits: Edits = Field(default_factory=Edits)
+    users: dict[str, str] = Field(default_factory=dict)
+    action_reaction: str = "memo"
+    root_cause_reaction: str = "dart"
+    generated_at: datetime
+    history_read: bool = True
+    extra: dict[str, Any] = Field(default_factory=dict)

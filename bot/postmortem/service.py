@@ -1,0 +1,179 @@
+"""Generating, storing and publishing review drafts; keeping people's edits across regenerations."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+from psycopg.rows import class_row, dict_row
+from psycopg_pool import AsyncConnectionPool
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.approvals.store import ApprovalRecord
+from bot.incidents.store import Incident, IncidentStore
+from bot.logs import get_logger
+from bot.postmortem.builder import build, messages_worth_keeping
+from bot.postmortem.facts import DiagnosisRun, Edits, Message, ReviewFacts
+from bot.postmortem.history import read_channel, user_names
+from bot.postmortem.markup import to_markdown
+from bot.postmortem.render import render_markdown
+
+log = get_logger(__name__)
+RED = ("crit", "error")
+_USER_IDS = re.compile(r"<@([UW][A-Z0-9]{2,20})")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+
+
+class ReviewError(Exception):
+    """Something the person should be told (unknown incident, channel unreadable)."""
+
+
+class ReviewService:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        incidents: IncidentStore,
+        client: AsyncWebClient | None,
+        template: jinja2.Template,
+        secrets: set[str],
+        action_reaction: str = "memo",
+        root_cause_reaction: str = "dart",
+    ) -> None:
+        self._pool = pool
+        self._incidents = incidents
+        self._client = client
+        self._template = template
+        self._secrets = secrets
+        self._action_reaction = action_reaction
+        self._root_cause_reaction = root_cause_reaction
+
+    async def facts(self, incident: Incident) -> ReviewFacts:
+        timeline = await self._incidents.timeline(incident.id)
+        messages: list[Message] = []
+        users: dict[str, str] = {}
+        history_read = False
+        if self._client is not None and incident.channel_id:
+            history = await read_channel(self._client, incident.channel_id)
+            ids = {m.user for m in history if m.user} | {incident.declared_by}
+            ids |= {e.actor for e in timeline if e.actor} | set(
+                _USER_IDS.findall(" ".join(e.text for e in timeline))
+            )
+            ids = {i for i in ids if _USER_ID.fullmatch(i)}
+            users = await user_names(self._client, sorted(ids))
+            messages = [
+                Message(
+                    at=m.at,
+                    user=m.user,
+                    reactions=m.reactions,
+                    is_reply=m.is_reply,
+                    text=to_markdown(m.text, users=users, channels={}, secrets=self._secrets),
+                )
+                for m in history
+                if not m.bot_id
+            ]
+            history_read = True
+        return ReviewFacts(
+            incident=incident,
+            timeline=timeline,
+            messages=messages_worth_keeping(messages),
+            diagnoses=await self._diagnoses(incident),
+            approvals=await self._approvals(incident),
+            edits=await self.edits(incident.id),
+            users=users,
+            generated_at=datetime.now(UTC),
+            history_read=history_read,
+            action_reaction=self._action_reaction,
+            root_cause_reaction=self._root_cause_reaction,
+        )
+
+    async def _diagnoses(self, incident: Incident) -> list[DiagnosisRun]:
+        if not incident.channel_id:
+            return []
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                """SELECT started_at, runbook_id, overall, requested_by, result FROM diagnosis_runs
+                   WHERE channel = %s ORDER BY started_at""",
+                (incident.channel_id,),
+            )
+            rows = await cur.fetchall()
+        runs = []
+        for row in rows:
+            result: dict[str, Any] = row["result"]
+            red = [
+                f"{c['title']} ({c.get('value')})" for c in result.get("checks", []) if c.get("status") in RED
+            ]
+            runs.append(
+                DiagnosisRun(
+                    at=row["started_at"],
+                    runbook_id=row["runbook_id"],
+                    title=str(result.get("title", row["runbook_id"])),
+                    overall=row["overall"],
+                    requested_by=row["requested_by"],
+                    red=red,
+                )
+            )
+        return runs
+
+    async def _approvals(self, incident: Incident) -> list[ApprovalRecord]:
+        if not incident.channel_id:
+            return []
+        async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(ApprovalRecord)) as cur:
+            await cur.execute(
+                "SELECT * FROM approval_requests WHERE channel = %s ORDER BY created_at",
+                (incident.channel_id,),
+            )
+            return await cur.fetchall()
+
+    async def edits(self, incident_id: str) -> Edits:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(Edits)) as cur:
+            await cur.execute(
+                "SELECT summary, impact, users_affected, root_cause FROM postmortem_edits"
+                " WHERE incident_id = %s",
+                (incident_id,),
+            )
+            return await cur.fetchone() or Edits()
+
+    async def save_edits(self, incident_id: str, edits: Edits, by: str) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """INSERT INTO postmortem_edits
+                       (incident_id, summary, impact, users_affected, root_cause, updated_by)
+                   VALUES (%s, %s, %s, %s, %s, %s)
+                   ON CONFLICT (incident_id) DO UPDATE SET summary = EXCLUDED.summary,
+                       impact = EXCLUDED.impact,
+                       users_affected = EXCLUDED.users_affected, root_cause = EXCLUDED.root_cause,
+                       updated_by = EXCLUDED.updated_by, updated_at = now()""",
+                (incident_id, edits.summary, edits.impact, edits.users_affected, edits.root_cause, by),
+            )
+
+    async def generate(self, incident_id: str, by: str) -> tuple[int, str, list[str]]:
+        """Build and store a new version; returns (version, markdown, what is still to fill)."""
+        incident = await self._incidents.get(incident_id)
+        if incident is None:
+            raise ReviewError(f"No incident {incident_id}.")
+        draft = build(await self.facts(incident))
+        markdown = render_markdown(draft, self._template)
+        async with self._pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    """INSERT INTO postmortems (incident_id, version, markdown, created_by)
+                   SELECT %s, coalesce(max(version), 0) + 1, %s, %s FROM postmortems WHERE incident_id = %s
+                   RETURNING version""",
+                    (incident_id, markdown, by, incident_id),
+                )
+            ).fetchone()
+        assert row is not None
+        log.info("review_draft_generated", incident_id=incident_id, version=row[0], missing=draft.missing)
+        return int(row[0]), markdown, draft.missing
+
+    async def versions(self, incident_id: str) -> list[tuple[int, str]]:
+        async with self._pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT version, markdown FROM postmortems WHERE incident_id = %s ORDER BY version",
+                    (incident_id,),
+                )
+            ).fetchall()
+        return [(int(v), str(m)) for v, m in rows]
