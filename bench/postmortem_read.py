@@ -18,15 +18,20 @@ import multiprocessing
 import os
 import time
 import tracemalloc
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from bench.common import median, print_table, save
+from bot.incidents.store import Incident
 from bot.logs import configure_logging
 from bot.metrics import Metrics
+from bot.postmortem.builder import build
+from bot.postmortem.facts import Message, ReviewFacts
 from bot.postmortem.history import HistoryMessage, channel_names, read_channel, user_names
 from bot.postmortem.markup import referenced_ids, to_markdown
+from bot.postmortem.render import load_template, render_markdown
 from bot.slack_client import create_web_client
 
 SIZES = (1_000, 10_000)
@@ -36,6 +41,7 @@ TARGET_S = 3.0
 TARGET_MB = 200.0
 AUTHORS = ("U0ALICE", "U0BOB", "U0CAROL", "U0DAVE")
 SECRET = "hunter2-prod"
+TEMPLATE = load_template(None)
 TEXTS = (
     "*Update*: <@U0BOB> is on <https://grafana.example.com/d/db?orgId=1&amp;from=now-1h|the DB board>",
     "error rate &gt; 5% on `checkout`, see <#C0GENERAL|general> and _the runbook_",
@@ -86,6 +92,44 @@ async def read_and_convert(api_url: str, token: str, channel: str) -> tuple[list
     users = await user_names(client, wanted_users)
     channels = await channel_names(client, wanted_channels)
     lines = [to_markdown(m.text, users=users, channels=channels, secrets=[SECRET]) for m in messages]
+    # The rest of the draft: the same builder and template the bot uses, over every message.
+    now = datetime.now(UTC)
+    incident = Incident(
+        id="INC-BENCH-0001",
+        title="bench",
+        severity="p1",
+        status="resolved",
+        service="checkout",
+        security_sensitive=False,
+        channel_id=channel,
+        channel_name="inc-bench",
+        card_ts=None,
+        commander="U0ALICE",
+        comms_lead=None,
+        scribe=None,
+        declared_by="U0ALICE",
+        declared_at=now,
+        resolved_by="U0ALICE",
+        resolved_at=now,
+        summary="bench",
+        root_cause=None,
+        last_update=None,
+        last_update_at=None,
+    )
+    facts = ReviewFacts(
+        incident=incident,
+        timeline=[],
+        diagnoses=[],
+        approvals=[],
+        users=users,
+        generated_at=now,
+        messages=[
+            Message(at=m.at, user=m.user, text=line, reactions=m.reactions, is_reply=m.is_reply)
+            for m, line in zip(messages, lines, strict=True)
+        ],
+    )
+    markdown = render_markdown(build(facts), TEMPLATE)
+    assert markdown.startswith("# Incident Review")
     return lines, read_s
 
 
@@ -188,7 +232,7 @@ def main() -> dict[str, Any]:
         "emulator": "separate process, channel filled via LocalSlack.state.add_message; no throttling",
     }
     print_table(
-        "read_channel + name look-ups + to_markdown over a whole channel (emulator in a child process)",
+        "read_channel + names + to_markdown + the draft build, whole channel (emulator in a child process)",
         [
             "messages",
             "wall median s",
