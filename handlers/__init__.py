@@ -13,9 +13,9 @@ from slack_bolt.async_app import AsyncApp
 from bot.commands import CommandCatalogue
 from bot.runbooks.catalogue import Catalogue
 from bot.runtime import Runtime
-from handlers import approvals, incidents, opsbot, reviews, runbooks
+from handlers import approvals, incidents, opsbot, reviews, runbooks, timeline
 
-MODULES: tuple[ModuleType, ...] = (opsbot, incidents, runbooks, approvals, reviews)
+MODULES: tuple[ModuleType, ...] = (opsbot, incidents, timeline, runbooks, approvals, reviews)
 
 
 def build_catalogue(runbooks: Catalogue) -> CommandCatalogue:
