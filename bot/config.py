@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     )
     # Multiplies every incident timer (reminders, escalations); tests and demos shorten time with it.
     timer_scale: float = Field(1.0, gt=0, le=10, validation_alias="OPSBOT_TIMER_SCALE")
+    # How often scheduled runbooks are checked for being due (6 fields = seconds, for tests).
+    schedule_tick_cron: str = Field("* * * * *", validation_alias="OPSBOT_SCHEDULE_TICK_CRON")
     # How often expired approval requests are marked and their cards redrawn (6 fields = seconds).
     approval_sweep_cron: str = Field("* * * * *", validation_alias="OPSBOT_APPROVAL_SWEEP_CRON")
     incident_channel: str = Field("incident-response", validation_alias="OPSBOT_INCIDENT_CHANNEL")

@@ -34,6 +34,7 @@ from bot.postmortem.render import load_template
 from bot.postmortem.service import ReviewService
 from bot.probes import ProbeRunner
 from bot.runbooks.catalogue import Catalogue, CatalogueError, load_catalogue
+from bot.schedules import run_due
 from bot.slack_client import InstrumentedWebClient, create_web_client
 from bot.store import migrations
 from bot.store.embedded import EmbeddedPostgres
@@ -138,6 +139,11 @@ class Runtime:
             await expire_due(approvals, slack)
 
         jobs.periodic("approvals.expire", settings.approval_sweep_cron, sweep_expired_approvals)
+
+        async def scheduled_runbooks(tick: datetime) -> None:
+            await run_due(tick, runbooks, diagnoses, slack)
+
+        jobs.periodic("runbooks.schedules", settings.schedule_tick_cron, scheduled_runbooks)
         routing_key = settings.pagerduty_routing_key
         incidents = IncidentService(
             incident_store,
