@@ -17,7 +17,7 @@ from bot.jobs import JobQueue
 from bot.logs import get_logger
 from bot.paging import Pager, PageResult
 from bot.render import incident as render
-from bot.render.blocks import escape
+from bot.render.blocks import clip, escape
 from bot.slack_out import PostFailed, post_message
 
 log = get_logger(__name__)
@@ -155,12 +155,7 @@ class IncidentService:
             f"⏫ {incident.id} is still open after {minutes} minutes: escalating to tier {tier} {mention}"
             + ("" if members else " (the group has no members!)")
         )
-        await post_message(
-            self._client,
-            incident.channel_id,
-            text,
-            [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
-        )
+        await self._say(incident.channel_id, text)
         for user in members:
             await self._invite(incident.channel_id, user)
         await self.store.add_event(
@@ -221,15 +216,7 @@ class IncidentService:
             text=f"Declared {severity.upper()}: {title}",
             at=incident.declared_at,
         )
-        try:
-            await post_message(
-                self._client,
-                self._announce_channel,
-                render.announcement(incident),
-                [{"type": "section", "text": {"type": "mrkdwn", "text": render.announcement(incident)}}],
-            )
-        except PostFailed as exc:
-            log.warning("incident_announcement_failed", incident_id=incident.id, error=exc.error)
+        await self._announce(render.announcement(incident), incident.id)
         log.info("incident_declared", incident_id=incident.id, severity=severity, channel=name)
         return incident
 
@@ -264,6 +251,22 @@ class IncidentService:
             )
         except SlackApiError as exc:
             log.warning("incident_topic_failed", error=exc.response.get("error"))
+
+    async def _say(self, channel: str, text: str) -> str:
+        """Post one mrkdwn section (with the same text as the notification fallback)."""
+        return await post_message(
+            self._client,
+            channel,
+            text,
+            [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 2900)}}],
+        )
+
+    async def _announce(self, text: str, incident_id: str) -> None:
+        """Tell #incident-response; a failure there must not stop the incident itself."""
+        try:
+            await self._say(self._announce_channel, text)
+        except PostFailed as exc:
+            log.warning("incident_announcement_failed", incident_id=incident_id, error=exc.error)
 
     async def refresh(self, incident: Incident, *, open_approvals: int = 0) -> None:
         """Redraw the card and the topic after a change."""
@@ -317,27 +320,14 @@ class IncidentService:
             raise IncidentError(f"{incident.id} is resolved.")
         message = f"📣 *Update on {incident.id}* from <@{by}>: {escape(text)}"
         assert incident.channel_id is not None
-        await post_message(
-            self._client,
-            incident.channel_id,
-            message,
-            [{"type": "section", "text": {"type": "mrkdwn", "text": message[:2900]}}],
-        )
+        await self._say(incident.channel_id, message)
         severity = self.severities[updated.severity]
         if severity.announce_updates:
             summary = (
                 f"{severity.emoji} {incident.id} ({updated.severity.upper()}) update: "
                 f"{escape(text)} — <#{incident.channel_id}>"
             )
-            try:
-                await post_message(
-                    self._client,
-                    self._announce_channel,
-                    summary,
-                    [{"type": "section", "text": {"type": "mrkdwn", "text": summary[:2900]}}],
-                )
-            except PostFailed as exc:
-                log.warning("incident_update_announce_failed", error=exc.error)
+            await self._announce(summary, incident.id)
         await self.store.add_event(
             incident.id, kind="update", actor=by, source_key=f"update:{_now_key()}", text=f"Update: {text}"
         )
@@ -391,24 +381,11 @@ class IncidentService:
                 },
             ],
         )
-        try:
-            await post_message(
-                self._client,
-                self._announce_channel,
-                f"✅ {resolved.id} resolved after {duration}: {resolved.title}",
-                [
-                    {
-                        "type": "section",
-                        "text": {
-                            "type": "mrkdwn",
-                            "text": f"✅ *{resolved.id} resolved* after {duration}: "
-                            f"{escape(resolved.title)} — <#{resolved.channel_id}>",
-                        },
-                    }
-                ],
-            )
-        except PostFailed as exc:
-            log.warning("incident_resolve_announce_failed", error=exc.error)
+        await self._announce(
+            f"✅ *{resolved.id} resolved* after {duration}: {escape(resolved.title)} "
+            f"— <#{resolved.channel_id}>",
+            resolved.id,
+        )
         return resolved
 
 
