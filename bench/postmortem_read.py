@@ -91,6 +91,7 @@ async def read_and_convert(api_url: str, token: str, channel: str) -> tuple[list
         wanted_channels |= mentioned_channels
     users = await user_names(client, wanted_users)
     channels = await channel_names(client, wanted_channels)
+    await client.close()
     lines = [to_markdown(m.text, users=users, channels=channels, secrets=[SECRET]) for m in messages]
     # The rest of the draft: the same builder and template the bot uses, over every message.
     now = datetime.now(UTC)

@@ -6,6 +6,7 @@ In Socket Mode the same AsyncApp is driven by the websocket handler instead of t
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -16,13 +17,16 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.delivery import dedupe_middleware, delivery_kind
+from bot.delivery import dedupe_middleware, delivery_kind, drop_nul_characters
 from bot.metrics import Metrics
+from bot.outage import notice_for, remember_requester, tell_requester
 from bot.runtime import Runtime
 from handlers import build_catalogue, register_all
 
 # Slack's own payloads are a few kB; anything near this is abuse, refused before parsing.
 MAX_BODY_BYTES = 512 * 1024
+# Slack sends commands and interactions as forms and events as JSON; Bolt would guess anything else.
+SLACK_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "application/json"})
 
 log = structlog.get_logger(__name__)
 
@@ -34,8 +38,20 @@ class OpsbotApp(AsyncApp):
         super().__init__(**kwargs)
         self.metrics = metrics
 
+    def _init_context(self, req: AsyncBoltRequest) -> None:
+        """Listeners get our client, not the plain AsyncWebClient Bolt builds per request.
+
+        Bolt copies only the settings of `client=`, which would drop our per-method metrics and
+        the marker check that keeps a timed-out post from landing twice. One workspace and one
+        token, so sharing the instance is safe.
+        """
+        super()._init_context(req)
+        req.context["client"] = self.client
+
     async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
         started = time.perf_counter()
+        if isinstance(req.body, dict):
+            drop_nul_characters(req.body)
         response = await super().async_dispatch(req)
         body = req.body if isinstance(req.body, dict) else {}
         kind = delivery_kind(body)
@@ -65,13 +81,34 @@ def build_bolt_app(runtime: Runtime) -> OpsbotApp:
         raise_error_for_unhandled_request=False,
     )
     app.use(dedupe_middleware(runtime.coordinator, runtime.metrics, settings.dedupe_ttl_seconds))
+    app.use(remember_requester)
 
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+    async def on_error(
+        error: Exception, body: dict[str, Any], response: BoltResponse | None
+    ) -> BoltResponse | None:
+        """Never a 500 to Slack, and the person hears what happened.
+
+        Bolt hands over no `response` once the listener has acked; then the notice goes as an
+        ephemeral message. Before the ack, a slash command gets it as its answer.
+        """
         log.error("listener_failed", kind=delivery_kind(body), exc_info=error)
+        if response is not None and "command" in body:
+            answer = json.dumps({"response_type": "ephemeral", "text": notice_for(error)})
+            return BoltResponse(status=200, body=answer, headers={"content-type": "application/json"})
+        await tell_requester(runtime.slack, notice_for(error))
+        return BoltResponse(status=200, body="") if response is not None else None
 
     register_all(app, runtime, build_catalogue(runtime.runbooks))
     return app
+
+
+def _verifiable(request: web.Request) -> bool:
+    """Headers Bolt's signature check can judge without raising: it calls int() on the timestamp
+    and compares the signature with hmac.compare_digest, which refuses non-ASCII text."""
+    timestamp = request.headers.get("X-Slack-Request-Timestamp", "0")
+    signature = request.headers.get("X-Slack-Signature", "")
+    return timestamp.isascii() and timestamp.isdigit() and signature.isascii()
 
 
 def build_web_app(runtime: Runtime, bolt: OpsbotApp | None) -> web.Application:
@@ -81,10 +118,18 @@ def build_web_app(runtime: Runtime, bolt: OpsbotApp | None) -> web.Application:
     async def slack_events(request: web.Request) -> web.Response:
         if bolt is None:
             return web.json_response({"error": "slack is not configured for HTTP mode"}, status=503)
+        if request.content_type not in SLACK_CONTENT_TYPES:
+            return web.json_response({"error": "unsupported content type"}, status=400)
+        await request.read()  # a body over MAX_BODY_BYTES is answered 413 here, before any parsing
         try:
             bolt_request = await to_bolt_request(request)
-        except ValueError:  # undecodable JSON or payload field: Bolt would raise and answer 500
+        except Exception:
+            # Bolt parses the body and reads fields out of it before the signature is checked, and
+            # raises (answering 500) on undecodable text, a non-object JSON or oddly typed fields.
             return web.json_response({"error": "malformed request body"}, status=400)
+        if not _verifiable(request):
+            bolt.metrics.requests.labels(delivery_kind(bolt_request.body), "rejected").inc()
+            return web.json_response({"error": "invalid request"}, status=401)
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def health(_: web.Request) -> web.Response:

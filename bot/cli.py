@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -49,11 +50,16 @@ def serve() -> None:
 
 
 @cli.command()
-def demo() -> None:
-    """Run the bot on embedded defaults (no Slack workspace, no database to install)."""
-    from bot.server import serve as serve_forever
+def demo(
+    port: Annotated[int, typer.Option(help="Port of the local Slack web page (0 = any free port)")] = 8080,
+) -> None:
+    """A whole incident in the browser: local Slack, the bot and a sick system, all on this machine."""
+    from bot.demo.run import run_demo
 
-    _run(serve_forever(_settings()))
+    settings = _settings()
+    # The terminal shows the URL and what goes wrong; OPSBOT_LOG_LEVEL=info brings the full log back.
+    configure_logging(os.environ.get("OPSBOT_LOG_LEVEL", "warning"), settings.log_format)
+    _run(run_demo(settings.data_dir, port))
 
 
 @cli.command()

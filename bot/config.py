@@ -57,6 +57,8 @@ class Settings(BaseSettings):
         validation_alias="OPSBOT_ESCALATION",
     )
     severities_file: Path | None = Field(None, validation_alias="OPSBOT_SEVERITIES")
+    # Site defaults laid over the catalogue, e.g. "db.connections.idle_minutes=5" (comma-separated).
+    param_defaults: str = Field("", max_length=4000, validation_alias="OPSBOT_PARAM_DEFAULTS")
     review_template: Path | None = Field(None, validation_alias="OPSBOT_REVIEW_TEMPLATE")
     action_item_reaction: str = Field(
         "memo", pattern=r"^[a-z0-9_+-]{1,60}$", validation_alias="OPSBOT_ACTION_REACTION"
@@ -79,6 +81,8 @@ class Settings(BaseSettings):
         "info", pattern="^(debug|info|warning|error)$", validation_alias="OPSBOT_LOG_LEVEL"
     )
     dedupe_ttl_seconds: int = Field(3600, ge=60, validation_alias="OPSBOT_DEDUPE_TTL")
+    # How long one Slack Web API call may take before it counts as failed (then retried safely).
+    slack_timeout_seconds: int = Field(10, ge=1, le=60, validation_alias="OPSBOT_SLACK_TIMEOUT")
 
     @field_validator("database_url")
     @classmethod

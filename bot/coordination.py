@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import LockError, RedisError
 
 from bot.logs import get_logger
@@ -107,27 +109,48 @@ class MemoryCoordinator:
         self._seen.clear()
 
 
+RETRY_AFTER_S = 2.0
+FALLBACK_KEYS = 20_000
+
+
 class RedisCoordinator:
     """Redis-backed coordination shared by every replica pointed at the same Redis."""
 
     backend = "redis"
 
-    def __init__(self, url: str, *, prefix: str = "opsbot:") -> None:
-        self._redis = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    def __init__(
+        self, url: str, *, prefix: str = "opsbot:", on_backend: Callable[[bool], None] | None = None
+    ) -> None:
+        # No client-side retries with backoff: a request must not wait seconds on a dead Redis.
+        self._redis = aioredis.from_url(
+            url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0)
+        )
         self._prefix = prefix
-        self._fallback = MemoryCoordinator()
+        # Enough to recognise Slack's retries (they come within minutes) through an outage, small
+        # enough not to grow the process by more than a few MB.
+        self._fallback = MemoryCoordinator(max_keys=FALLBACK_KEYS)
+        self._on_backend = on_backend
         self.degraded = False
+        self._next_try = 0.0
 
     async def first_delivery(self, key: str, ttl_seconds: int) -> bool:
+        # Remembered here too, so a retry of something seen before Redis went away, or while it
+        # was away, is still recognised by this process.
+        if not await self._fallback.first_delivery(key, ttl_seconds):
+            return False
+        if self._resting():
+            return True
         try:
             created = await self._redis.set(self._prefix + "seen:" + key, b"1", nx=True, ex=ttl_seconds)
         except (RedisError, OSError) as exc:
             self._degrade(exc)
-            return await self._fallback.first_delivery(key, ttl_seconds)
+            return True
         self._recover()
         return bool(created)
 
     async def cache_get(self, key: str) -> bytes | None:
+        if self._resting():
+            return await self._fallback.cache_get(key)
         try:
             value = await self._redis.get(self._prefix + "cache:" + key)
         except (RedisError, OSError) as exc:
@@ -136,6 +159,9 @@ class RedisCoordinator:
         return value.encode() if isinstance(value, str) else value
 
     async def cache_set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        if self._resting():
+            await self._fallback.cache_set(key, value, ttl_seconds)
+            return
         try:
             await self._redis.set(self._prefix + "cache:" + key, value, px=max(1, int(ttl_seconds * 1000)))
         except (RedisError, OSError) as exc:
@@ -144,6 +170,10 @@ class RedisCoordinator:
 
     @asynccontextmanager
     async def lock(self, name: str, *, ttl_seconds: float, wait_seconds: float) -> AsyncIterator[None]:
+        if self._resting():
+            async with self._fallback.lock(name, ttl_seconds=ttl_seconds, wait_seconds=wait_seconds):
+                yield
+            return
         redis_lock = self._redis.lock(
             self._prefix + "lock:" + name, timeout=ttl_seconds, blocking_timeout=wait_seconds
         )
@@ -173,16 +203,30 @@ class RedisCoordinator:
     async def close(self) -> None:
         await self._redis.aclose()
 
+    def _resting(self) -> bool:
+        """While degraded, Redis is tried again only every RETRY_AFTER_S: one slow request, not all."""
+        return self.degraded and time.monotonic() < self._next_try
+
     def _degrade(self, exc: BaseException) -> None:
+        self._next_try = time.monotonic() + RETRY_AFTER_S
         if not self.degraded:
             log.error("redis_unavailable_using_in_process_coordination", error=str(exc))
+            self._switched(redis=False)
         self.degraded = True
 
     def _recover(self) -> None:
         if self.degraded:
             log.warning("redis_available_again")
+            self._switched(redis=True)
         self.degraded = False
 
+    def _switched(self, *, redis: bool) -> None:
+        if self._on_backend is not None:
+            self._on_backend(redis)
 
-def create_coordinator(redis_url: str | None) -> MemoryCoordinator | RedisCoordinator:
-    return RedisCoordinator(redis_url) if redis_url else MemoryCoordinator()
+
+def create_coordinator(
+    redis_url: str | None, on_backend: Callable[[bool], None] | None = None
+) -> MemoryCoordinator | RedisCoordinator:
+    """`on_backend(True|False)` hears every switch between Redis and the in-process fallback."""
+    return RedisCoordinator(redis_url, on_backend=on_backend) if redis_url else MemoryCoordinator()

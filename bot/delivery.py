@@ -38,6 +38,23 @@ def delivery_key(body: dict[str, Any]) -> str | None:
     return None
 
 
+def drop_nul_characters(body: dict[str, Any]) -> None:
+    """Remove NUL characters from every string of a delivery, in place.
+
+    PostgreSQL text cannot hold NUL, so one typed into a command, a modal or a message would make
+    the write that records it (an incident title, a note, a reason) fail; it means nothing in Slack.
+    """
+    stack: list[Any] = [body]  # not recursive: an unauthenticated body may nest deeply
+    while stack:
+        node = stack.pop()
+        for key in list(node) if isinstance(node, dict) else range(len(node)):
+            value = node[key]
+            if isinstance(value, str) and "\x00" in value:
+                node[key] = value.replace("\x00", "")
+            elif isinstance(value, dict | list):
+                stack.append(value)
+
+
 def context_fields(body: dict[str, Any]) -> dict[str, str]:
     """Slack ids worth binding to every log line of this request."""
     fields: dict[str, str] = {"kind": delivery_kind(body)}

@@ -65,6 +65,10 @@ SELECT id, task_name, status, scheduled_at, lock, queueing_lock, args, attempts
 """
 
 
+# Beyond the grace for running jobs, how long a stopping worker may take to wind down.
+STOP_MARGIN_S = 5.0
+
+
 class JobQueueSettings(BaseModel):
     """How the worker behaves; the defaults suit production, tests shorten the intervals."""
 
@@ -230,8 +234,19 @@ class JobQueue:
             # Cancelling run_worker_async is procrastinate's graceful stop: the worker catches it,
             # stops fetching, waits for running jobs up to the grace, then re-raises.
             worker.cancel()
-            await asyncio.wait([worker])
-            if not worker.cancelled() and worker.exception() is not None:
+            done, _ = await asyncio.wait([worker], timeout=self.settings.shutdown_grace + STOP_MARGIN_S)
+            for _ in range(3):
+                if done:
+                    break
+                # Seen rarely in tests: a cancel landing while the worker starts is lost and the
+                # wait never ends. Shutdown must not hang; anything still running is requeued as
+                # stalled by a replica later.
+                log.error("job_worker_stop_repeated")
+                worker.cancel()
+                done, _ = await asyncio.wait([worker], timeout=STOP_MARGIN_S)
+            if not done:
+                log.error("job_worker_abandoned_at_stop")
+            elif not worker.cancelled() and worker.exception() is not None:
                 log.error("job_worker_failed_at_stop", exc_info=worker.exception())
             log.info("job_worker_stopped")
         if self._open:

@@ -32,6 +32,17 @@ def redact_text(text: str, extra_secrets: Iterable[str] = ()) -> str:
     return text
 
 
+def redact_value(value: Any, extra_secrets: Iterable[str] = ()) -> Any:
+    """`redact_text` applied to every string inside a JSON-like value (probe values, table cells)."""
+    if isinstance(value, str):
+        return redact_text(value, extra_secrets)
+    if isinstance(value, list):
+        return [redact_value(item, extra_secrets) for item in value]
+    if isinstance(value, dict):
+        return {key: redact_value(item, extra_secrets) for key, item in value.items()}
+    return value
+
+
 def _mask(match: re.Match[str]) -> str:
     if match.re.pattern.startswith("(?<=://)"):
         return f"{match.group(1)}:***@"
@@ -68,15 +79,14 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Exceptions become text before the redactor runs, so their messages are masked too (and a
+        # terminal never prints a traceback's local variables, where tokens and DSNs live).
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
         redactor,
     ]
     structlog.configure(
-        processors=[
-            *shared,
-            structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

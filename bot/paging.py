@@ -54,5 +54,7 @@ class Pager:
                 error = f"PagerDuty answered {response.status}: {message or 'no message'}"
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             error = f"PagerDuty could not be reached: {type(exc).__name__}"
+        # PagerDuty's refusal may quote the routing key back.
+        error = redact_text(error, [self._routing_key])
         log.warning("page_failed", incident_id=incident_id, error=error)
-        return PageResult(ok=False, error=redact_text(error, [self._routing_key]))
+        return PageResult(ok=False, error=error)

@@ -16,7 +16,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bot.actions import ActionExecutor
-from bot.approvals.cards import expire_due
+from bot.approvals.cards import expire_due, recover_stranded
 from bot.approvals.directory import Directory
 from bot.approvals.policy import PolicyError, load_policy
 from bot.approvals.service import ApprovalService
@@ -29,11 +29,14 @@ from bot.incidents.store import IncidentStore
 from bot.jobs import JobQueue
 from bot.logs import get_logger, redact_text, redactor
 from bot.metrics import Metrics
+from bot.outage import notice_for, tell_requester
+from bot.outbox import Outbox
 from bot.paging import Pager
 from bot.postmortem.render import load_template
 from bot.postmortem.service import ReviewService
 from bot.probes import ProbeRunner
 from bot.runbooks.catalogue import Catalogue, CatalogueError, load_catalogue
+from bot.runbooks.defaults import apply_param_defaults, parse_overrides
 from bot.schedules import run_due
 from bot.slack_client import InstrumentedWebClient, create_web_client
 from bot.store import migrations
@@ -61,6 +64,7 @@ class Runtime:
     jobs: JobQueue
     incidents: IncidentService
     reviews: ReviewService
+    outbox: Outbox
     embedded: EmbeddedPostgres | None = None
     dsn: str = field(default="", repr=False)
 
@@ -98,17 +102,24 @@ class Runtime:
                 await embedded.stop()
             raise
         redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
-        coordinator = create_coordinator(redis_url)
+        coordinator = create_coordinator(
+            redis_url, lambda redis: metrics.coordination_backend.set(int(redis))
+        )
+        metrics.coordination_backend.set(1 if redis_url else 0)
         if isinstance(coordinator, RedisCoordinator) and not await coordinator.ping():
             log.error("redis_unreachable_at_start_using_in_process_coordination")
-        metrics.coordination_backend.set(1 if redis_url else 0)
-        tasks = TaskTracker(on_change=metrics.tasks_in_flight.set)
         diagnoses = DiagnosisService(ProbeRunner(targets), coordinator, pool)
         slack = create_web_client(
             settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
             str(settings.slack_api_url) if settings.slack_api_url else None,
             metrics,
+            settings.slack_timeout_seconds,
         )
+
+        async def tell_about_failure(exc: BaseException) -> None:
+            await tell_requester(slack, notice_for(exc))
+
+        tasks = TaskTracker(on_change=metrics.tasks_in_flight.set, on_failure=tell_about_failure)
         executor = ActionExecutor(targets)
         incident_store = IncidentStore(pool)
         directory = Directory(slack)
@@ -137,6 +148,7 @@ class Runtime:
 
         async def sweep_expired_approvals(tick: datetime) -> None:
             await expire_due(approvals, slack)
+            await recover_stranded(approvals, slack)
 
         jobs.periodic("approvals.expire", settings.approval_sweep_cron, sweep_expired_approvals)
 
@@ -145,11 +157,13 @@ class Runtime:
 
         jobs.periodic("runbooks.schedules", settings.schedule_tick_cron, scheduled_runbooks)
         routing_key = settings.pagerduty_routing_key
+        outbox = Outbox(slack, jobs)
         incidents = IncidentService(
             incident_store,
             slack,
             settings.incident_channel,
             jobs=jobs,
+            outbox=outbox,
             directory=directory,
             pager=Pager(str(settings.pagerduty_url), routing_key.get_secret_value() if routing_key else None),
             tiers=parse_tiers(settings.escalation),
@@ -180,6 +194,7 @@ class Runtime:
                 action_reaction=settings.action_item_reaction,
                 root_cause_reaction=settings.root_cause_reaction,
             ),
+            outbox,
             embedded,
             dsn,
         )
@@ -207,6 +222,7 @@ class Runtime:
         await self.diagnoses.runner.close()
         await self.executor.close()
         await self.coordinator.close()
+        await self.slack.close()
         await self.pool.close()
         if self.embedded is not None:
             await self.embedded.stop()
@@ -223,6 +239,10 @@ def load_runbooks_and_targets(settings: Settings) -> tuple[Catalogue, Targets]:
             else ""
         )
         raise ConfigError(f"OPSBOT_RUNBOOKS: {exc.problems[0]}{more}") from None
+    try:
+        runbooks = apply_param_defaults(runbooks, parse_overrides(settings.param_defaults))
+    except CatalogueError as exc:
+        raise ConfigError(f"OPSBOT_PARAM_DEFAULTS: {'; '.join(exc.problems)}") from None
     if settings.targets_file is None:
         return runbooks, Targets({}, source="(no OPSBOT_TARGETS)")
     try:

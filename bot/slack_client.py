@@ -1,21 +1,51 @@
-"""The Slack Web API client: slack_sdk's AsyncWebClient with retries and per-method metrics."""
+"""The Slack Web API client: slack_sdk's AsyncWebClient with retries and per-method metrics.
+
+Retrying is only safe when Slack certainly did nothing (429, 5xx, a refused connection). A
+timed-out or dropped chat.postMessage may already be in the channel, so every post carries a
+marker in its message metadata, and before posting again the client looks for that marker.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.metrics import Metrics
 
 DEFAULT_API_URL = "https://slack.com/api/"
+POST_EVENT_TYPE = "opsbot_post"
+AMBIGUOUS_POST_TRIES = 3
+
+
+class _ConnectionErrorsExceptPosts(AsyncConnectionErrorRetryHandler):
+    """A dropped connection may come after Slack posted the message: posts re-check, not re-send."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if request.url.endswith("/chat.postMessage"):
+            return False
+        return await super()._can_retry_async(state=state, request=request, response=response, error=error)
 
 
 class InstrumentedWebClient(AsyncWebClient):
@@ -24,13 +54,71 @@ class InstrumentedWebClient(AsyncWebClient):
     def __init__(self, *, metrics: Metrics, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._metrics = metrics
-        self.retry_handlers = [
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        # Posts may name a channel (#incident-response); looking a post up needs the channel's id.
+        self._channel_ids: dict[str, str] = {}
+        self.retry_handlers: list[AsyncRetryHandler] = [
+            _ConnectionErrorsExceptPosts(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=5),
             AsyncServerErrorRetryHandler(max_retry_count=2),
         ]
 
     async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
+        body = kwargs.get("json")
+        if api_method == "chat.postMessage" and isinstance(body, dict) and "metadata" not in body:
+            return await self.post_once(body, uuid.uuid4().hex, kwargs)
+        return await self._counted(api_method, **kwargs)
+
+    async def post_once(
+        self, body: dict[str, Any], post_id: str, kwargs: dict[str, Any] | None = None
+    ) -> AsyncSlackResponse:
+        """chat.postMessage marked with `post_id`; after an answer that never came, look for the
+        marker before posting again. Posting the same `post_id` twice lands one message, as long as
+        the first is still among the newest in its channel or thread."""
+        marked = {**body, "metadata": {"event_type": POST_EVENT_TYPE, "event_payload": {"post_id": post_id}}}
+        kwargs = kwargs or {}
+        for attempt in range(1, AMBIGUOUS_POST_TRIES + 1):
+            try:
+                response = await self._counted("chat.postMessage", **{**kwargs, "json": marked})
+                self._channel_ids[str(body.get("channel"))] = str(response.get("channel"))
+                return response
+            except (TimeoutError, aiohttp.ClientError):
+                self._metrics.web_api_calls.labels("chat.postMessage", "ambiguous").inc()
+                if attempt == AMBIGUOUS_POST_TRIES:
+                    raise
+                await asyncio.sleep(0.5 * attempt)
+                landed = await self.find_post(str(body.get("channel")), body.get("thread_ts"), post_id)
+                if landed is not None:
+                    return landed
+        raise AssertionError("unreachable")
+
+    async def find_post(self, channel: str, thread_ts: Any, post_id: str) -> AsyncSlackResponse | None:
+        """The message carrying `post_id`, among the newest in the channel or thread, if Slack has it."""
+        channel = self._channel_ids.get(channel, channel)
+        params: dict[str, Any] = {"channel": channel, "limit": 50, "include_all_metadata": True}
+        if thread_ts:
+            params["ts"] = thread_ts
+        method = "conversations.replies" if thread_ts else "conversations.history"
+        found = await self._counted(method, http_verb="GET", params=params)
+        for message in found.get("messages") or []:
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("post_id") == post_id:
+                data = {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+                return AsyncSlackResponse(
+                    client=self,
+                    http_verb="POST",
+                    api_url=f"{self.base_url}chat.postMessage",
+                    req_args={},
+                    data=data,
+                    headers={},
+                    status_code=200,
+                )
+        return None
+
+    async def close(self) -> None:
+        if self.session is not None and not self.session.closed:
+            await self.session.close()
+
+    async def _counted(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
         try:
             response = await super().api_call(api_method, **kwargs)
         except SlackApiError as exc:
@@ -44,8 +132,15 @@ class InstrumentedWebClient(AsyncWebClient):
         return response
 
 
-def create_web_client(token: str | None, api_url: str | None, metrics: Metrics) -> InstrumentedWebClient:
+def create_web_client(
+    token: str | None, api_url: str | None, metrics: Metrics, timeout: float = 10.0
+) -> InstrumentedWebClient:
+    """Call from a running event loop: the client keeps one HTTP session (pooled keep-alive
+    connections) instead of opening a session per call, as slack_sdk does without one."""
     base_url = api_url or DEFAULT_API_URL
     if not base_url.endswith("/"):
         base_url += "/"
-    return InstrumentedWebClient(token=token, base_url=base_url, metrics=metrics, timeout=10)
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
+    return InstrumentedWebClient(
+        token=token, base_url=base_url, metrics=metrics, timeout=int(timeout), session=session
+    )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import suppress
 from typing import Any
 
 from bot.logs import get_logger
@@ -14,20 +15,35 @@ log = get_logger(__name__)
 class TaskTracker:
     """Holds a reference to every task it starts so none is garbage-collected or lost at shutdown."""
 
-    def __init__(self, on_change: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[int], None] | None = None,
+        on_failure: Callable[[BaseException], Awaitable[None]] | None = None,
+    ) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._on_change = on_change
+        self._on_failure = on_failure
         self._closing = False
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         if self._closing:
             coro.close()
             raise RuntimeError("shutting down: no new background work accepted")
-        task = asyncio.create_task(coro, name=name)
+        task = asyncio.create_task(self._guarded(coro), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         self._changed()
         return task
+
+    async def _guarded(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Runs in the spawning request's context, so `on_failure` can still tell who asked."""
+        try:
+            return await coro
+        except Exception as exc:
+            if self._on_failure is not None:
+                with suppress(Exception):
+                    await self._on_failure(exc)
+            raise
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -243,13 +243,12 @@ def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> No
             return
         await update_card(service, client, finished)
         thread = finished.message_ts
+        # What ran and what changed must reach the channel even if Slack is down right now.
         try:
-            await client.chat_postMessage(
-                channel=finished.channel, thread_ts=thread, text=result_text(finished)
-            )
+            await runtime.outbox.post(finished.channel, result_text(finished), thread_ts=thread)
             comparison = before_after(finished)
             if comparison:
-                await client.chat_postMessage(channel=finished.channel, thread_ts=thread, text=comparison)
+                await runtime.outbox.post(finished.channel, comparison, thread_ts=thread)
         except SlackApiError as exc:
             log.warning("approval_result_post_failed", request=finished.id, error=exc.response.get("error"))
 

@@ -322,7 +322,9 @@ def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> No
             log.info("resolve_refused", error=str(exc))
 
     @app.view(render.UPDATE_VIEW)
-    async def update_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def update_submitted(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         text = str(view["state"]["values"]["text"]["text"].get("value") or "").strip()
         if not text:
             await ack(response_action="errors", errors={"text": "Write the update."})
@@ -331,13 +333,20 @@ def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> No
         incident = await service.store.get(str(view["private_metadata"]))
         if incident is not None:
             runtime.tasks.spawn(
-                service.post_update(incident, text, body["user"]["id"]), name="incident:update"
+                post_update(client, incident, text, body["user"]["id"]), name="incident:update"
             )
+
+    async def post_update(client: AsyncWebClient, incident: Incident, text: str, user: str) -> None:
+        try:
+            await service.post_update(incident, text, user)
+        except IncidentError as exc:  # resolved while the form was open
+            if incident.channel_id is not None:
+                await tell(client, incident.channel_id, user, str(exc))
 
     @app.action(
         re.compile(
             rf"^({render.RUN_DIAGNOSIS}|{render.POST_UPDATE}|{render.RESOLVE}|{render.PAGE}"
-            rf"|{render.CLAIM}:\w+|{render.SNOOZE}:\d+)$"
+            rf"|{render.CLAIM}:({'|'.join(parsing.ROLES)})|{render.SNOOZE}:[0-9]{{1,4}})$"
         )
     )
     async def card_button(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -29,6 +29,10 @@ def slash_commands(runbooks: Catalogue) -> list[SlashCommand]:
 
 
 def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> None:
+    # The catalogue is complete before any listener is registered and never changes while the bot
+    # runs, so the help card is rendered once here rather than on every ack.
+    text, blocks = help_text(catalogue), help_blocks(catalogue)
+
     @app.command(OPSBOT.command)
     async def opsbot_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         words = str(command.get("text") or "").split()
@@ -37,7 +41,7 @@ def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> No
             unknown = escape(subcommand[:40])
             await ack(response_type="ephemeral", text=f"I don't know `{unknown}`.\n{OPSBOT.usage()}")
             return
-        await ack(response_type="ephemeral", text=help_text(catalogue), blocks=help_blocks(catalogue))
+        await ack(response_type="ephemeral", text=text, blocks=blocks)
 
     @app.event("app_mention")
     async def mentioned(event: dict[str, Any], say: AsyncSay) -> None:

@@ -1,6 +1,14 @@
 """localslack: an in-process Slack emulator that slack_sdk and slack_bolt talk to as if it were Slack."""
 
-from localslack.config import AppSeed, ChannelSeed, Timing, UserGroupSeed, UserSeed, WorkspaceSeed
+from localslack.config import (
+    AppSeed,
+    ChannelSeed,
+    SlashCommandSeed,
+    Timing,
+    UserGroupSeed,
+    UserSeed,
+    WorkspaceSeed,
+)
 from localslack.delivery import Delivery
 from localslack.driver import DriverError
 from localslack.emulator import LocalSlack
@@ -18,6 +26,7 @@ __all__ = [
     "LocalSlack",
     "Message",
     "SlackError",
+    "SlashCommandSeed",
     "Timing",
     "User",
     "UserGroupSeed",

@@ -29,6 +29,7 @@ async def _serve(host: str, port: int, request_url: str | None) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with LocalSlack.running(host=host, port=port, request_url=request_url) as slack:
         print(f"localslack listening on {slack.url}", flush=True)
+        print(f"# open the Slack-like web client at {slack.url}/?as=alice", flush=True)
         print("# give the bot these environment variables:", flush=True)
         for key, value in slack.env().items():
             print(f"{key}={value}", flush=True)

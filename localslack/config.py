@@ -37,6 +37,14 @@ class UserGroupSeed(_Frozen):
     users: list[str] = Field(default_factory=list, description="user names or ids")
 
 
+class SlashCommandSeed(_Frozen):
+    """A slash command as the app's manifest declares it; the web client autocompletes these."""
+
+    command: str = Field(pattern=r"^/[a-z0-9_-]{1,31}$")
+    description: str = ""
+    usage_hint: str = ""
+
+
 class AppSeed(_Frozen):
     """Identity and credentials of the single installed app."""
 
@@ -87,6 +95,9 @@ class AppSeed(_Frozen):
             "pin_removed",
         ],
         description="event types the app subscribes to; others are not delivered",
+    )
+    commands: list[SlashCommandSeed] = Field(
+        default_factory=list, description="the app's slash commands; empty means any command is dispatched"
     )
 
 

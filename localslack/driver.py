@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -30,6 +31,25 @@ from localslack.views import parse_view, push_modal, update_view
 
 _STATELESS = {"button", "overflow", "workflow_button"}
 
+_D = TypeVar("_D", bound="Driver")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _announced(
+    action: Callable[Concatenate[_D, _P], Awaitable[_R]],
+) -> Callable[Concatenate[_D, _P], Awaitable[_R]]:
+    """Live clients re-read the workspace once a user action and the app's answer to it are done."""
+
+    @functools.wraps(action)
+    async def run(self: _D, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return await action(self, *args, **kwargs)
+        finally:
+            self._core.changes.bump()
+
+    return run
+
 
 class DriverError(Exception):
     """An action Slack's own client would not let the user perform."""
@@ -54,6 +74,10 @@ class Driver:
     def _user(self, ref: str | User) -> User:
         return ref if isinstance(ref, User) else self._core.state.user(ref)
 
+    def _show(self) -> None:
+        """The user's own change shows at once, not only after the app has answered the event about it."""
+        self._core.changes.bump()
+
     def _member_channel(self, user: User, ref: str | Channel) -> Channel:
         ch = ref if isinstance(ref, Channel) else self._core.state.channel(ref)
         if user.id not in ch.members:
@@ -64,6 +88,7 @@ class Driver:
         """A fresh trigger_id as an interaction by `user` would carry."""
         return self._core.triggers.issue(self._user(user).id)
 
+    @_announced
     async def slash(
         self, user: str | User, channel: str | Channel, command_line: str, *, tamper: Tamper | None = None
     ) -> Delivery:
@@ -99,6 +124,7 @@ class Driver:
                 d.user_error = exc.code if isinstance(exc, SlackError) else "invalid_ack"
         return d
 
+    @_announced
     async def click(
         self,
         user: str | User,
@@ -152,6 +178,7 @@ class Driver:
         self._settle(d)
         return d
 
+    @_announced
     async def submit_view(
         self,
         user: str | User,
@@ -180,6 +207,29 @@ class Driver:
             self._apply_view_ack(u, v, d)
         return d
 
+    @_announced
+    async def close_view(self, user: str | User, view: View | str) -> Delivery:
+        """Presses a modal's close button: back to the view below it, or out of the whole stack when
+        the view set clear_on_close; the app hears view_closed only if it asked with notify_on_close."""
+        state = self._core.state
+        u = self._user(user)
+        v = view if isinstance(view, View) else state.views[view]
+        stack = state.open_view_stack(u.id)
+        if v.closed or v.user != u.id or v.id not in stack:
+            raise DriverError(f"view {v.id} is not open for {u.name}")
+        closing = stack[:] if v.clear_on_close else stack[stack.index(v.id) :]
+        for vid in closing:
+            state.close_view(state.views[vid])
+        if not v.notify_on_close:
+            return Delivery(kind="interactive", transport="none")
+        d = Delivery(kind="interactive", transport="", view=v)
+        payload = interaction_base(state, "view_closed", u, "")
+        del payload["trigger_id"]
+        payload.update({"view": v.to_api(), "is_cleared": v.clear_on_close})
+        await self._transport.send("interactive", payload, d)
+        self._settle(d)
+        return d
+
     def _apply_view_ack(self, user: User, view: View, d: Delivery) -> None:
         state = self._core.state
         try:
@@ -204,6 +254,7 @@ class Driver:
         if not d.ok:
             d.user_error = "operation_timeout" if d.status is None else "dispatch_failed"
 
+    @_announced
     async def post(
         self,
         user: str | User,
@@ -227,6 +278,7 @@ class Driver:
             thread_ts=thread_ts,
             reply_broadcast=reply_broadcast,
         )
+        self._show()
         event: JSON = {
             "type": "message",
             "channel": ch.id,
@@ -265,6 +317,7 @@ class Driver:
     async def unreact(self, user: str | User, message: Message, emoji: str) -> Delivery:
         return await self._reaction(user, message, emoji, added=False)
 
+    @_announced
     async def _reaction(self, user: str | User, message: Message, emoji: str, *, added: bool) -> Delivery:
         state = self._core.state
         u = self._user(user)
@@ -274,6 +327,7 @@ class Driver:
             state.add_reaction(msg, u.id, name)
         else:
             state.remove_reaction(msg, u.id, name)
+        self._show()
         event: JSON = {
             "type": "reaction_added" if added else "reaction_removed",
             "user": u.id,
@@ -290,6 +344,7 @@ class Driver:
     async def unpin(self, user: str | User, message: Message) -> Delivery:
         return await self._pin(user, message, added=False)
 
+    @_announced
     async def _pin(self, user: str | User, message: Message, *, added: bool) -> Delivery:
         state = self._core.state
         u = self._user(user)
@@ -300,6 +355,7 @@ class Driver:
         else:
             created = next((p.created for p in ch.pins if p.ts == msg.ts), 0)
             state.remove_pin(ch, msg)
+        self._show()
         item: JSON = {
             "type": "message",
             "channel": ch.id,
@@ -319,6 +375,26 @@ class Driver:
         if not added:
             event["has_pins"] = bool(ch.pins)
         return await self._emit(event, ch)
+
+    async def join(self, user: str | User, channel: str | Channel) -> Delivery:
+        """The user joins a public channel, as from Slack's "Join channel" button."""
+        state = self._core.state
+        u = self._user(user)
+        ch = channel if isinstance(channel, Channel) else state.channel(channel)
+        if ch.is_private or ch.is_im or ch.is_archived:
+            raise DriverError(f"#{ch.name} cannot be joined")
+        if u.id not in ch.members:
+            ch.members.append(u.id)
+        event: JSON = {
+            "type": "member_joined_channel",
+            "user": u.id,
+            "channel": ch.id,
+            "channel_type": ch.channel_type,
+            "team": state.team_id,
+        }
+        d = await self._emit(event, ch)
+        self._core.changes.bump()
+        return d
 
     async def send_event(self, event: JSON, *, tamper: Tamper | None = None) -> Delivery:
         """Delivers any event as-is (adds event_ts when missing); subscriptions are not checked."""

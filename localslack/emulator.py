@@ -64,7 +64,8 @@ class LocalSlack(Queries, Driver):
             await slack.stop()
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(build_app(self._core), access_log=None)
+        self._core.changes.open()
+        self._runner = web.AppRunner(build_app(self._core, self), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
@@ -73,6 +74,8 @@ class LocalSlack(Queries, Driver):
         await self._transport.start()
 
     async def stop(self) -> None:
+        # Live web clients hold their event streams open; aiohttp's shutdown would wait for them.
+        self._core.changes.close()
         await self._transport.close()
         await self._core.sockets.close()
         if self._runner is not None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 TIER_BUDGET: dict[int, int] = {1: 1, 2: 20, 3: 50, 4: 100}
 METHOD_TIER: dict[str, int] = {
     "conversations.create": 2,
+    "conversations.archive": 2,
     "conversations.setTopic": 2,
     "pins.add": 2,
     "pins.remove": 2,
@@ -78,6 +79,7 @@ class Faults:
         self._tiers_enabled = False
         self._budgets: dict[str, _Budget] = {}
         self._failures: dict[str, InjectedFailure] = {}
+        self._slow: dict[str, list[float]] = {}
 
     def enable_rate_limits(self) -> None:
         """Applies Slack's per-minute tier budgets to every method."""
@@ -93,10 +95,20 @@ class Faults:
         """The next `times` calls answer `status` (200 means an `ok: false` body with `error`)."""
         self._failures[method] = InjectedFailure(remaining=times, status=status, error=error)
 
+    def answer_late(self, method: str, seconds: float, times: int = 1) -> None:
+        """The next `times` calls are carried out, then answered `seconds` late: a client that
+        timed out cannot tell whether Slack did the work."""
+        self._slow[method] = [seconds] * times
+
+    def delay_after(self, method: str) -> float:
+        pending = self._slow.get(method)
+        return pending.pop(0) if pending else 0.0
+
     def reset(self) -> None:
         self._tiers_enabled = False
         self._budgets.clear()
         self._failures.clear()
+        self._slow.clear()
 
     def check(self, method: str) -> Fault | None:
         failure = self._failures.get(method)

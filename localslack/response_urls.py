@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from pydantic import ValidationError
 
+from localslack.changes import Changes
 from localslack.config import Timing
 from localslack.errors import SlackError
 from localslack.model import Ephemeral, Message
@@ -28,9 +29,10 @@ class IssuedUrl:
 class ResponseUrls:
     """Paths look like Slack's (/hooks/commands/T../N/secret) but live on the emulator's own server."""
 
-    def __init__(self, state: Workspace, timing: Timing) -> None:
+    def __init__(self, state: Workspace, timing: Timing, changes: Changes) -> None:
         self._state = state
         self._timing = timing
+        self._changes = changes
         self.issued: dict[str, IssuedUrl] = {}
         self._seq = 0
 
@@ -41,25 +43,34 @@ class ResponseUrls:
         return self._state.public_base + path
 
     async def handle(self, request: web.Request) -> web.Response:
+        status, text, detail = await self._apply(request)
+        self._changes.bump()
+        if status != 200:
+            self._changes.report("response_url", text, detail)
+        return web.Response(status=status, text=text)
+
+    async def _apply(self, request: web.Request) -> tuple[int, str, str]:
+        """(status, Slack's answer text, why it was refused) for one post to an issued URL."""
         entry = self.issued.get(request.path)
         if entry is None:
-            return web.Response(status=404, text="no_service")
+            return 404, "no_service", "the response_url was never issued"
         if time.monotonic() - entry.issued > self._timing.response_url_ttl:
-            return web.Response(status=404, text="expired_url")
+            return 404, "expired_url", f"the response_url expired after {self._timing.response_url_ttl:g} s"
         if entry.uses >= self._timing.response_url_uses:
-            return web.Response(status=404, text="used_url")
+            return 404, "used_url", f"a response_url can be used {self._timing.response_url_uses} times"
         raw = await request.read()
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
-            return web.Response(status=400, text="invalid_payload")
+            return 400, "invalid_payload", "the body is not JSON"
         if not isinstance(body, dict):
-            return web.Response(status=400, text="invalid_payload")
+            return 400, "invalid_payload", "the body is not a JSON object"
         entry.uses += 1
         try:
             entry.results.append(apply_response(self._state, entry.target, body))
-        except ValidationError:
-            return web.Response(status=400, text="invalid_payload")
+        except ValidationError as exc:
+            return 400, "invalid_payload", str(exc)
         except (SlackError, NotFound) as exc:
-            return web.Response(status=404 if isinstance(exc, NotFound) else 400, text=exc.code)
-        return web.Response(status=200, text="ok")
+            detail = "; ".join(exc.messages or exc.errors or [])
+            return (404 if isinstance(exc, NotFound) else 400), exc.code, detail
+        return 200, "ok", ""

@@ -25,7 +25,7 @@ from bot.actions.http import run_http_call
 from bot.actions.postgres import run_postgres_write
 from bot.actions.redis import check_redis_write, run_redis_write
 from bot.actions.result import ActionResult, ActionStatus, Outcome
-from bot.logs import get_logger, redact_text
+from bot.logs import get_logger, redact_text, redact_value
 from bot.probes.base import Call, ProbeFailed, ProbeSpecError
 from bot.probes.http import client_session
 from bot.probes.postgres import PostgresPools
@@ -90,7 +90,8 @@ class ActionExecutor:
         assert not isinstance(step, ManualSteps)  # check() refused it
         if missing := sorted(step.param_names() - set(params)):
             raise ProbeSpecError(f"action needs parameter {missing[0]!r}, which was not given")
-        secrets = self._targets.get(step.target).secrets()
+        # Every target's secrets, not only this one's: an answer may quote another's.
+        secrets = self._targets.secrets()
         loop = asyncio.get_running_loop()
         started = loop.time()
         call = Call(params=params, run_id=run_id, timeout_s=timeout_s, deadline=started + timeout_s)
@@ -114,9 +115,9 @@ class ActionExecutor:
         error = redact_text(error, secrets) if error is not None else None
         result = ActionResult(
             status=status,
-            values=outcome.values,
+            values=redact_value(outcome.values, secrets),
             columns=outcome.columns,
-            rows=outcome.rows,
+            rows=redact_value(outcome.rows, secrets),
             output=redact_text(outcome.output, secrets),
             truncated=outcome.truncated,
             latency_ms=latency_ms,

@@ -16,7 +16,10 @@ log = get_logger(__name__)
 async def update_card(service: ApprovalService, client: AsyncWebClient, record: ApprovalRecord) -> None:
     """Redraw the approval card from the stored request (state, approvers, outcome)."""
     if record.message_ts is None:
-        return
+        # Decided before the card's ts was stored: the stored row knows it by now, if anyone does.
+        record = await service.store.get(record.id) or record
+        if record.message_ts is None:
+            return
     runbook, action = service.resolve(record.runbook_id, record.action_id)
     try:
         await client.chat_update(
@@ -35,3 +38,19 @@ async def expire_due(service: ApprovalService, client: AsyncWebClient) -> int:
     for record in expired:
         await update_card(service, client, record)
     return len(expired)
+
+
+async def recover_stranded(service: ApprovalService, client: AsyncWebClient) -> int:
+    """Settle requests a dead process left approved or running, and say so on card and thread."""
+    recovered = await service.recover_stranded()
+    for record in recovered:
+        await update_card(service, client, record)
+        if record.message_ts is None:
+            continue
+        try:
+            await client.chat_postMessage(
+                channel=record.channel, thread_ts=record.message_ts, text=f"⚠️ {record.id}: {record.note}"
+            )
+        except SlackApiError as exc:
+            log.warning("approval_recovery_post_failed", request=record.id, error=exc.response.get("error"))
+    return len(recovered)

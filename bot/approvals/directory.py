@@ -24,13 +24,16 @@ class Directory:
         self._handles: tuple[float, dict[str, str]] | None = None
 
     async def includes(self, user: str, principals: list[str]) -> bool:
-        """True if `user` is one of the principals: a user id, or a member of a listed group."""
+        """True if `user` is one of the principals: a user id, or a member of a listed group.
+
+        Only a user-id principal is compared with `user` directly; a group (id or handle) is asked
+        for its members, so an id that merely spells a group's id or handle matches nothing.
+        """
         for principal in principals:
-            if principal == user:
-                return True
             if principal[:1] in ("U", "W") and principal.isupper():
-                continue
-            if user in await self.members(principal):
+                if principal == user:
+                    return True
+            elif user in await self.members(principal):
                 return True
         return False
 

@@ -41,7 +41,21 @@ TIMELINE_WORTHY = {
     "approval.expired": "Request expired",
     "approval.succeeded": "Action succeeded",
     "approval.failed": "Action failed",
+    "approval.interrupted": "Action interrupted",
 }
+
+# A request is approved and started in the same handler, milliseconds apart; one still only
+# approved after this long was left behind by a process that died in between.
+APPROVED_GRACE_S = 30.0
+RUNNING_SLACK_S = 10.0
+NOT_RUN_NOTE = (
+    "Not run: opsbot stopped between the approval and the run. Nothing was changed; "
+    "request it again if it is still needed."
+)
+INTERRUPTED_NOTE = (
+    "Interrupted: opsbot stopped while this was running, so the outcome is unknown. "
+    "Check the target before requesting it again."
+)
 
 
 class Refused(Exception):
@@ -267,7 +281,7 @@ class ApprovalService:
             current = await self.store.get(request_id)
             code = (
                 "expired"
-                if current and current.state == "pending"
+                if current and current.state in ("requested", "pending")
                 else f"already_{current.state if current else 'gone'}"
             )
             await self._audit(user, "approval.refused", code, record, channel)
@@ -347,6 +361,36 @@ class ApprovalService:
         for record in expired:
             await self._audit("opsbot", "approval.expired", "expired", record, record.channel)
         return expired
+
+    async def recover_stranded(self) -> list[ApprovalRecord]:
+        """Give requests a process died holding a definite, final state; never run them again.
+
+        approved but never started: nothing ran, so it is marked not run. running past the longest
+        a live run can take (verify checks, lock wait, the step's timeout): the outcome is unknown,
+        so it is marked interrupted for a person to check. Either way it never runs again.
+        """
+        recovered: list[ApprovalRecord] = []
+        for record, age in await self.store.stranded():
+            if record.state == "approved":
+                if age < APPROVED_GRACE_S:
+                    continue
+                note = NOT_RUN_NOTE
+            else:
+                if age < self._longest_run(record):
+                    continue
+                note = INTERRUPTED_NOTE
+            done = await self.store.interrupt(record.id, record.state, note)
+            if done is not None:
+                await self._audit("opsbot", "approval.interrupted", record.state, done, done.channel)
+                recovered.append(done)
+        return recovered
+
+    def _longest_run(self, record: ApprovalRecord) -> float:
+        try:
+            runbook, action = self.resolve(record.runbook_id, record.action_id)
+        except Refused:
+            return RUNNING_SLACK_S
+        return runbook.deadline_s + min(action.timeout_s, 60) + action.timeout_s + RUNNING_SLACK_S
 
     # --- execution ---------------------------------------------------------------------------------
 

@@ -115,10 +115,12 @@ class ApprovalStore:
         return await self._one("SELECT * FROM approval_requests WHERE id = %s", (request_id,))
 
     async def posted(self, request_id: str, message_ts: str) -> ApprovalRecord | None:
-        """requested → pending, once the card is in the channel."""
+        """The card is in the channel: remember where; requested → pending unless a quick approver
+        already moved it on (the card's buttons work from the moment Slack shows it)."""
         return await self._one(
-            """UPDATE approval_requests SET state = 'pending', message_ts = %s
-               WHERE id = %s AND state = 'requested' RETURNING *""",
+            """UPDATE approval_requests SET message_ts = %s,
+                   state = CASE WHEN state = 'requested' THEN 'pending' ELSE state END
+               WHERE id = %s RETURNING *""",
             (message_ts, request_id),
         )
 
@@ -133,7 +135,7 @@ class ApprovalStore:
                                 THEN %(user)s ELSE decided_by END,
                    decided_at = CASE WHEN cardinality(approvers) + 1 >= required_approvals
                                 THEN now() ELSE decided_at END
-               WHERE id = %(id)s AND state = 'pending' AND expires_at > now()
+               WHERE id = %(id)s AND state IN ('requested', 'pending') AND expires_at > now()
                  AND requester <> %(user)s AND NOT (%(user)s = ANY(approvers))
                RETURNING *""",
             {"user": user, "id": request_id},
@@ -172,7 +174,7 @@ class ApprovalStore:
     async def deny(self, request_id: str, user: str) -> ApprovalRecord | None:
         return await self._one(
             """UPDATE approval_requests SET state = 'denied', decided_by = %s, decided_at = now()
-               WHERE id = %s AND state = 'pending' AND requester <> %s RETURNING *""",
+               WHERE id = %s AND state IN ('requested', 'pending') AND requester <> %s RETURNING *""",
             (user, request_id, user),
         )
 
@@ -190,6 +192,31 @@ class ApprovalStore:
                    WHERE state IN ('requested', 'pending') AND expires_at <= now() RETURNING *"""
             )
             return await cur.fetchall()
+
+    async def stranded(self) -> list[tuple[ApprovalRecord, float]]:
+        """Requests approved or running, with seconds since that state began (the database's clock)."""
+        async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(ApprovalRecord)) as cur:
+            await cur.execute(
+                """SELECT * FROM approval_requests WHERE state IN ('approved', 'running')
+                   ORDER BY created_at"""
+            )
+            records = await cur.fetchall()
+            ages = await conn.execute(
+                """SELECT id, extract(epoch FROM now() - coalesce(started_at, decided_at, created_at))::float8
+                   FROM approval_requests WHERE id = ANY(%s)""",
+                ([r.id for r in records],),
+            )
+            age_of = {str(row[0]): float(row[1]) for row in await ages.fetchall()}
+        return [(r, age_of.get(r.id, 0.0)) for r in records]
+
+    async def interrupt(self, request_id: str, was: State, note: str) -> ApprovalRecord | None:
+        """approved|running → failed with `note`, only if it is still in state `was` (compare-and-set)."""
+        return await self._one(
+            """UPDATE approval_requests SET state = 'failed', finished_at = now(), note = %s,
+                   result = %s
+               WHERE id = %s AND state = %s RETURNING *""",
+            (note, Jsonb({"status": "failed", "error": "interrupted", "values": {}}), request_id, was),
+        )
 
     async def pending_in(self, channel: str) -> list[ApprovalRecord]:
         async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(ApprovalRecord)) as cur:

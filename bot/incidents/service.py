@@ -4,6 +4,7 @@ notes, resolve — each change stored, shown on the card and topic, and written 
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
@@ -13,12 +14,13 @@ from bot.approvals.directory import Directory
 from bot.incidents.naming import channel_name
 from bot.incidents.severity import Severity
 from bot.incidents.store import Incident, IncidentStore
-from bot.jobs import JobQueue
+from bot.jobs import AlreadyQueuedError, JobQueue
 from bot.logs import get_logger
+from bot.outbox import Outbox
 from bot.paging import Pager, PageResult
 from bot.render import incident as render
 from bot.render.blocks import clip, escape
-from bot.slack_out import PostFailed, post_message
+from bot.slack_out import post_message
 
 log = get_logger(__name__)
 ROLE_NAMES = {"commander": "incident commander", "comms": "communications lead", "scribe": "scribe"}
@@ -45,6 +47,7 @@ class IncidentService:
         announce_channel: str,
         *,
         jobs: JobQueue,
+        outbox: Outbox,
         directory: Directory,
         pager: Pager,
         tiers: list[tuple[int, str]],
@@ -55,6 +58,7 @@ class IncidentService:
         self._client = client
         self._announce_channel = announce_channel
         self._jobs = jobs
+        self._outbox = outbox
         self._directory = directory
         self.pager = pager
         self._tiers = tiers
@@ -70,13 +74,15 @@ class IncidentService:
 
     async def _schedule_reminder(self, incident: Incident, minutes: float) -> None:
         await self._jobs.cancel_queued(f"remind:{incident.id}")
-        await self._jobs.defer(
-            "incident.remind",
-            in_seconds=minutes * 60 * self._scale,
-            queueing_lock=f"remind:{incident.id}",
-            tags=[self._tag(incident.id)],
-            incident_id=incident.id,
-        )
+        # Two snooze clicks at once: the other one scheduled the reminder between cancel and defer.
+        with suppress(AlreadyQueuedError):
+            await self._jobs.defer(
+                "incident.remind",
+                in_seconds=minutes * 60 * self._scale,
+                queueing_lock=f"remind:{incident.id}",
+                tags=[self._tag(incident.id)],
+                incident_id=incident.id,
+            )
 
     async def _schedule_timers(self, incident: Incident) -> None:
         cadence = self.severities[incident.severity].update_every_minutes
@@ -192,37 +198,33 @@ class IncidentService:
         service: str | None = None,
         security_sensitive: bool = False,
     ) -> Incident:
-        incident = await self.store.create(
-            title=title,
-            severity=severity,
-            service=service,
-            security_sensitive=security_sensitive,
-            declared_by=user,
-        )
-        # Timers first: if this process dies half-way through declaring, reminders and escalations
-        # still fire (they skip an incident that never got its channel).
+        channel_id, name = await self._create_channel(title, datetime.now(UTC))
+        try:
+            incident = await self.store.create(
+                title=title,
+                severity=severity,
+                service=service,
+                security_sensitive=security_sensitive,
+                declared_by=user,
+                channel_id=channel_id,
+                channel_name=name,
+            )
+        except Exception:
+            # Nothing was stored, so nobody should start working in a channel opsbot knows nothing of.
+            await self._archive(channel_id)
+            raise
         await self._schedule_timers(incident)
-        channel_id, name = await self._create_channel(incident)
-        incident = await self.store.attach_channel(incident.id, channel_id, name) or incident
         await self._invite(channel_id, user)
         ts = await post_message(self._client, channel_id, render.card_text(incident), render.card(incident))
         incident = await self.store.attach_card(incident.id, ts) or incident
         await self._set_topic(incident)
-        await self.store.add_event(
-            incident.id,
-            kind="declared",
-            actor=user,
-            source_key="declared",
-            text=f"Declared {severity.upper()}: {title}",
-            at=incident.declared_at,
-        )
         await self._announce(render.announcement(incident), incident.id)
         log.info("incident_declared", incident_id=incident.id, severity=severity, channel=name)
         return incident
 
-    async def _create_channel(self, incident: Incident) -> tuple[str, str]:
+    async def _create_channel(self, title: str, declared: datetime) -> tuple[str, str]:
         for attempt in range(20):
-            name = channel_name(incident.title, incident.declared_at, attempt)
+            name = channel_name(title, declared, attempt)
             try:
                 response = await self._client.conversations_create(name=name)
             except SlackApiError as exc:
@@ -234,6 +236,14 @@ class IncidentService:
             channel = response["channel"]
             return str(channel["id"]), str(channel["name"])
         raise IncidentError("Every channel name I tried for this incident is taken.")
+
+    async def _archive(self, channel_id: str) -> None:
+        try:
+            await self._client.conversations_archive(channel=channel_id)
+        except SlackApiError as exc:
+            log.warning(
+                "incident_channel_archive_failed", channel=channel_id, error=exc.response.get("error")
+            )
 
     async def _invite(self, channel_id: str, user: str) -> None:
         try:
@@ -252,21 +262,20 @@ class IncidentService:
         except SlackApiError as exc:
             log.warning("incident_topic_failed", error=exc.response.get("error"))
 
-    async def _say(self, channel: str, text: str) -> str:
-        """Post one mrkdwn section (with the same text as the notification fallback)."""
-        return await post_message(
-            self._client,
-            channel,
-            text,
-            [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 2900)}}],
-        )
+    async def _say(self, channel: str, text: str) -> None:
+        """Post one mrkdwn section (same text as the notification fallback); kept and sent later
+        if Slack is down, since nothing else would repeat it."""
+        section = {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 2900)}}
+        await self._outbox.post(channel, text, blocks=[section])
 
     async def _announce(self, text: str, incident_id: str) -> None:
         """Tell #incident-response; a failure there must not stop the incident itself."""
         try:
             await self._say(self._announce_channel, text)
-        except PostFailed as exc:
-            log.warning("incident_announcement_failed", incident_id=incident_id, error=exc.error)
+        except SlackApiError as exc:
+            log.warning(
+                "incident_announcement_failed", incident_id=incident_id, error=exc.response.get("error")
+            )
 
     async def refresh(self, incident: Incident, *, open_approvals: int = 0) -> None:
         """Redraw the card and the topic after a change."""

@@ -64,18 +64,47 @@ class IncidentStore:
             return await cur.fetchone()
 
     async def create(
-        self, *, title: str, severity: str, service: str | None, security_sensitive: bool, declared_by: str
+        self,
+        *,
+        title: str,
+        severity: str,
+        service: str | None,
+        security_sensitive: bool,
+        declared_by: str,
+        channel_id: str,
+        channel_name: str,
     ) -> Incident:
-        incident = await self._incident(
-            """INSERT INTO incidents
-                   (id, title, severity, service, security_sensitive, declared_by, commander)
-               VALUES ('INC-' || to_char(now(), 'YYYY') || '-'
-                           || lpad(nextval('incident_seq')::text, 4, '0'),
-                       %s, %s, %s, %s, %s, %s)
-               RETURNING *""",
-            (title, severity, service, security_sensitive, declared_by, declared_by),
-        )
-        assert incident is not None
+        """The incident, already in its channel, and its `declared` timeline entry: both or neither."""
+        async with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=class_row(Incident)) as cur,
+        ):
+            await cur.execute(
+                """INSERT INTO incidents (id, title, severity, service, security_sensitive, declared_by,
+                                          commander, channel_id, channel_name)
+                   VALUES ('INC-' || to_char(now(), 'YYYY') || '-'
+                               || lpad(nextval('incident_seq')::text, 4, '0'),
+                           %s, %s, %s, %s, %s, %s, %s, %s)
+                   RETURNING *""",
+                (
+                    title,
+                    severity,
+                    service,
+                    security_sensitive,
+                    declared_by,
+                    declared_by,
+                    channel_id,
+                    channel_name,
+                ),
+            )
+            incident = await cur.fetchone()
+            assert incident is not None
+            await conn.execute(
+                """INSERT INTO timeline_events (incident_id, at, kind, actor, text, source_key, details)
+                   VALUES (%s, %s, 'declared', %s, %s, 'declared', '{}')""",
+                (incident.id, incident.declared_at, declared_by, f"Declared {severity.upper()}: {title}"),
+            )
         return incident
 
     async def get(self, incident_id: str) -> Incident | None:
@@ -88,12 +117,6 @@ class IncidentStore:
         async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(Incident)) as cur:
             await cur.execute("SELECT * FROM incidents WHERE status <> 'resolved' ORDER BY declared_at")
             return await cur.fetchall()
-
-    async def attach_channel(self, incident_id: str, channel_id: str, channel_name: str) -> Incident | None:
-        return await self._incident(
-            "UPDATE incidents SET channel_id = %s, channel_name = %s WHERE id = %s RETURNING *",
-            (channel_id, channel_name, incident_id),
-        )
 
     async def attach_card(self, incident_id: str, ts: str) -> Incident | None:
         return await self._incident(

@@ -42,6 +42,8 @@ async def draft_review(settings: Settings, incident_id: str) -> str:
             raise ConfigError(f"postmortem: {exc}") from None
         return markdown
     finally:
+        if client is not None:
+            await client.close()
         await pool.close()
         if embedded is not None:
             await embedded.stop()

@@ -155,7 +155,9 @@ class ReviewService:
             raise ReviewError(f"No incident {incident_id}.")
         draft = build(await self.facts(incident))
         markdown = render_markdown(draft, self._template)
-        async with self._pool.connection() as conn:
+        async with self._pool.connection() as conn, conn.transaction():
+            # Two drafts at once (the button and the command) would both take max(version) + 1.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"postmortem:{incident_id}",))
             row = await (
                 await conn.execute(
                     """INSERT INTO postmortems (incident_id, version, markdown, created_by)

@@ -23,7 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.logs import get_logger, redact_text
+from bot.logs import get_logger, redact_text, redact_value
 from bot.probes.base import Call, Findings, ProbeFailed, ProbeSpecError, first_line, os_reason
 from bot.probes.command import CommandProbe, run_command
 from bot.probes.http import HttpProbe, client_session, run_http
@@ -102,7 +102,8 @@ class ProbeRunner:
         self.check(spec)
         if missing := sorted(spec.param_names() - set(params)):
             raise ProbeSpecError(f"probe needs parameter {missing[0]!r}, which was not given")
-        secrets = self._targets.get(spec.target).secrets()
+        # Every target's secrets, not only this one's: a table or an answer may quote another's.
+        secrets = self._targets.secrets()
         loop = asyncio.get_running_loop()
         started = loop.time()
         call = Call(params=params, run_id=run_id, timeout_s=timeout_s, deadline=started + timeout_s)
@@ -123,14 +124,15 @@ class ProbeRunner:
         findings.values.setdefault("latency_ms", latency_ms)
         result = ProbeResult(
             status=status,
-            values=findings.values,
+            values=redact_value(findings.values, secrets),
             columns=findings.columns,
-            rows=findings.rows,
+            rows=redact_value(findings.rows, secrets),
             truncated=findings.truncated,
             latency_ms=latency_ms,
             error=error,
         )
-        report = log.info if status == "ok" else log.warning
+        # One info line per diagnosis (diagnosis_finished) is enough; each healthy probe is debug.
+        report = log.debug if status == "ok" else log.warning
         report(
             "probe_finished",
             run_id=run_id,

@@ -138,9 +138,9 @@ def card(incident: Incident, *, open_approvals: int = 0) -> list[Block]:
 
 
 def card_text(incident: Incident) -> str:
-    return (
-        f"{SEVERITIES[incident.severity].emoji} {incident.severity.upper()} {incident.id}: {incident.title}"
-    )
+    """The card's notification text: mrkdwn, so the title is escaped (it must not ping @here)."""
+    severity = SEVERITIES[incident.severity]
+    return f"{severity.emoji} {incident.severity.upper()} {incident.id}: {escape(incident.title)}"
 
 
 def announcement(incident: Incident) -> str:

@@ -15,6 +15,8 @@ from bot.runbooks.catalogue import Catalogue
 from bot.runbooks.model import Runbook
 from bot.runbooks.params import ParamError, bind_params, split_words, usage_for
 
+RUN_USAGE = "Usage: `/runbook run <id> [name=value …]` — `/runbook list` shows the ids."
+
 
 class RunRequest(BaseModel):
     runbook_id: str
@@ -99,9 +101,9 @@ def parse_run(text: str, catalogue: Catalogue) -> RunRequest | ActionRequest | U
     try:
         words = split_words(text)
     except ParamError as exc:
-        return Usage(text=escape(str(exc)))
+        return Usage(text=f"{escape(str(exc))}\n{RUN_USAGE}")
     if not words:
-        return Usage(text="Usage: `/runbook run <id> [name=value …]` — `/runbook list` shows the ids.")
+        return Usage(text=RUN_USAGE)
     runbook_id, _, action_id = words[0].lower().partition(":")
     runbook = catalogue.get(runbook_id)
     if runbook is None:

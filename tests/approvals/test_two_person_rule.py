@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 from pathlib import Path
 
 import psycopg
@@ -76,7 +77,8 @@ async def test_alice_requests_bob_approves_and_the_idle_connections_are_gone(
         replies = " ".join(m.text for m in slack.thread("incident-response", card.ts))
         assert thread
         assert "succeeded" in replies and "terminated=40" in replies
-        assert "Idle connections holding pool slots*: 40 → 0" in replies
+        # The count just after may still see this test's own checking connection on its way out.
+        assert re.search(r"Idle connections holding pool slots\*: 40 → [01] ", replies), replies
     finally:
         for conn in idle:
             await conn.close()

@@ -31,6 +31,8 @@ async def test_postmortem_command_writes_the_draft_and_refuses_unknown_ids(
             service="search",
             security_sensitive=False,
             declared_by="U0ALICE",
+            channel_id="C0SEARCH",
+            channel_name="inc-search-is-slow",
         )
         await store.set_root_cause(incident.id, "missing index on queries")
         await store.resolve(incident.id, "U0ALICE", "index added")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -17,8 +18,10 @@ from localslack.model import User
 
 
 @pytest.fixture
-def client(slack: LocalSlack) -> AsyncWebClient:
-    return create_web_client(slack.bot_token, slack.api_url, Metrics())
+async def client(slack: LocalSlack) -> AsyncIterator[AsyncWebClient]:
+    web_client = create_web_client(slack.bot_token, slack.api_url, Metrics())
+    yield web_client
+    await web_client.close()
 
 
 def every_ts_oldest_first(slack: LocalSlack, channel: str) -> list[str]:

@@ -101,7 +101,7 @@ async def test_run_probe_is_a_one_shot_runner_and_logs_the_outcome() -> None:
     assert failed.status == "error"
     assert failed.error == "cannot connect: Connection refused"
     assert [(log["event"], log["run_id"], log["status"], log["log_level"]) for log in logs] == [
-        ("probe_finished", "once", "ok", "info"),
+        ("probe_finished", "once", "ok", "debug"),
         ("probe_finished", "twice", "error", "warning"),
     ]
 

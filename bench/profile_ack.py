@@ -1,0 +1,117 @@
+"""Profiles opsbot's ack path: `opsbot serve` under pyinstrument while `/opsbot help` arrives over
+HTTP as fast as it is acked (or the on-call storm with --storm). Writes the profile to
+bench/results/profile_<scenario>.txt (and .html) and prints its top.
+
+    python -m bench.profile_ack [--requests 20000] [--storm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.common import RESULTS, machine_postgres, machine_redis
+from bench.loadgen import Completions, HttpSender, closed_loop, open_loop, summarize
+from bench.procs import opsbot_argv, running_app
+from bench.slack_load import GROUPS, STORM_RATE, Incident, Workload, open_incident
+from bench.slackside import storm_seed, storm_user, watch_replies
+from bot.demo.system import SickSystem
+from bot.logs import configure_logging
+from handlers import subscribed_events
+from localslack import LocalSlack
+
+
+async def main(requests: int, storm: bool) -> None:
+    admin = machine_postgres()
+    redis_url = machine_redis()
+    names = [f"opsbot_profile_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    store, app_db = (admin.rsplit("/", 1)[0] + "/" + name for name in names)
+    workdir = Path(tempfile.mkdtemp(prefix="opsbot-profile-"))
+    scenario = "storm" if storm else "help"
+    RESULTS.mkdir(exist_ok=True)
+    report = RESULTS / f"profile_{scenario}"
+    argv = [
+        sys.executable,
+        "-m",
+        "pyinstrument",
+        "-r",
+        "text",
+        "--show-all",
+        "-o",
+        f"{report}.txt",
+        *opsbot_argv(),
+    ]
+    try:
+        async with (
+            SickSystem.running(postgres_dsn=app_db, redis_url=redis_url, workdir=workdir / "sick") as system,
+            LocalSlack.running(
+                storm_seed(subscribed_events(), [storm_user(i) for i in GROUPS["approve"]])
+            ) as slack,
+        ):
+            env = {
+                **{k: v for k, v in slack.env().items() if k != "SLACK_APP_TOKEN"},
+                "DATABASE_URL": store,
+                "REDIS_URL": redis_url,
+                "OPSBOT_TARGETS": str(system.targets_file),
+                "OPSBOT_DATA_DIR": str(workdir),
+                "OPSBOT_LOG_FORMAT": "json",
+                "OPSBOT_LOG_LEVEL": "info",
+                "OPSBOT_DEDUPE_TTL": "60",
+                "PATH": system.path_env,
+            }
+            async with running_app("opsbot-profiled", argv, env, workdir=workdir) as app:
+                slack.request_url = app.url + "/slack/events"
+                sender = HttpSender(app.url + "/slack/events", slack.signing_secret)
+                await sender.start()
+                try:
+                    figures = await _load(slack, sender, requests, storm)
+                finally:
+                    await sender.close()
+            print(
+                f"{scenario}: {figures['sent']} requests, {figures['errors']} errors, "
+                f"ack p50 {figures['ack']['p50_ms']:.1f} ms, p99 {figures['ack']['p99_ms']:.1f} ms, "
+                f"{figures['throughput_per_s']:.0f}/s (under the profiler)"
+            )
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(workdir, ignore_errors=True)
+    text = await asyncio.to_thread(Path(f"{report}.txt").read_text)
+    print("\n".join(text.splitlines()[:120]))
+    print(f"profile: {report}.txt")
+
+
+async def _load(slack: LocalSlack, sender: HttpSender, requests: int, storm: bool) -> dict[str, Any]:
+    if not storm:
+        lobby = Incident(channel=slack.channel("incident-response").id, cards=[])
+        work = Workload(slack, lobby, replies=True, tag="profile")
+        return summarize(await closed_loop(sender, work.help, concurrency=32, count=requests, max_s=600))
+    incident = await open_incident(slack)
+    work = Workload(slack, incident, replies=True, tag="profile")
+    completions = Completions()
+    async with watch_replies(slack, completions):
+        run = await open_loop(
+            sender, work.storm, rate=STORM_RATE, duration_s=requests / STORM_RATE, completions=completions
+        )
+    return summarize(run)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--storm", action="store_true", help="profile the mixed on-call storm instead")
+    args = parser.parse_args()
+    configure_logging("warning", "console")
+    asyncio.run(main(args.requests, args.storm))

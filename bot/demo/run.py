@@ -1,0 +1,42 @@
+"""`opsbot demo` in the foreground: start the workspace, print one URL, stop everything on Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import time
+from pathlib import Path
+
+from bot.demo.workspace import DemoWorkspace
+
+
+def _usable(port: int) -> int:
+    """`port` if it is free on loopback, else 0 (any free port) so a busy 8080 never stops the demo."""
+    if port == 0:
+        return 0
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            print(f"Port {port} is taken; using a free port instead.", flush=True)
+            return 0
+    return port
+
+
+async def run_demo(data_dir: Path, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print("Starting the opsbot demo: PostgreSQL, Redis, a sick system, local Slack and the bot…", flush=True)
+    started = time.perf_counter()
+    async with DemoWorkspace.running(data_dir, port=_usable(port)) as demo:
+        print(
+            f"\nReady in {time.perf_counter() - started:.1f} s. Open {demo.url}\n"
+            "Follow the first message in #incident-response. Ctrl-C stops everything.",
+            flush=True,
+        )
+        await stop.wait()
+        print("Stopping…", flush=True)
+    print("Stopped.", flush=True)

@@ -1,0 +1,152 @@
+"""`opsbot demo`: the whole product on one machine — localslack in the browser, the bot, a sick system.
+
+Start order: embedded PostgreSQL (a fresh bot database and a fresh app database each run, so
+ids from an earlier demo never meet this run's channels), a private Redis, the sick system and
+its targets file, localslack with the web client, the bot over signed HTTP, then the guided
+first message. Stop order is the reverse; every piece is stopped on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import load_settings
+from bot.demo.redis_server import redis_server
+from bot.demo.system import SickSystem
+from bot.server import BotServer
+from bot.store.embedded import EmbeddedPostgres
+from localslack import LocalSlack
+from localslack.config import SlashCommandSeed, WorkspaceSeed
+
+INCIDENT_CHANNEL = "incident-response"
+LEAKED_CONNECTIONS = 60
+# The demo's leaked connections are seconds old, not the seed's 30 minutes, so the demo counts
+# every idle connection as stuck; a real deployment keeps the runbook's default.
+DEMO_PARAM_DEFAULTS = "db.connections.idle_minutes=0"
+
+GUIDE = (
+    "*Checkout is down and it is your pager.* You are *alice*, the on-call engineer "
+    "(switch people top right).\n"
+    "1. Type `/incident declare p0 checkout is down` below. opsbot opens an incident channel, "
+    "posts the incident card and runs the P0 diagnosis there.\n"
+    "2. The diagnosis is critical: the app database is flooded with connections. "
+    "Press *▶ Run db.connections*, open the thread it answers in and press *Terminate idle "
+    "connections older than the limit*; give a reason.\n"
+    "3. Killing connections is risky, so someone else must approve: switch to *bob* and press "
+    "*Approve* on the card. opsbot runs it and shows before and after.\n"
+    "4. Back as alice: `/incident resolve terminated the leaked connections`, confirm the root "
+    "cause in the form, then press *Draft review* for the post-incident review draft.\n"
+    "`/opsbot help` lists everything else."
+)
+
+
+@dataclass
+class DemoWorkspace:
+    """Handles to the running demo; build it with `DemoWorkspace.running(...)`."""
+
+    slack: LocalSlack
+    bot: BotServer
+    system: SickSystem
+
+    @property
+    def url(self) -> str:
+        return f"{self.slack.url}/?as=alice#channel={INCIDENT_CHANNEL}"
+
+    @classmethod
+    @asynccontextmanager
+    async def running(
+        cls, data_dir: Path, *, port: int = 0, log_level: str = "warning"
+    ) -> AsyncIterator[DemoWorkspace]:
+        workdir = (data_dir / "demo").resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        async with AsyncExitStack() as stack:
+            embedded = EmbeddedPostgres(data_dir)
+            await embedded.start()
+            stack.push_async_callback(embedded.stop)
+            bot_dsn = await embedded.fresh_database("opsbot_demo")
+            app_dsn = await embedded.fresh_database("demo_app")
+            redis_url = await stack.enter_async_context(redis_server(workdir / "redis"))
+            system = await stack.enter_async_context(
+                SickSystem.running(postgres_dsn=app_dsn, redis_url=redis_url, workdir=workdir)
+            )
+            await _make_sick(system)
+            # The command target resolves its stand-in programs on PATH; this process is the demo's own.
+            os.environ["PATH"] = system.path_env
+            slack = await stack.enter_async_context(LocalSlack.running(demo_seed(), port=port))
+            bot = BotServer(
+                load_settings(
+                    SLACK_BOT_TOKEN=slack.bot_token,
+                    SLACK_SIGNING_SECRET=slack.signing_secret,
+                    SLACK_API_URL=slack.api_url,
+                    SLACK_APP_TOKEN="",
+                    DATABASE_URL=bot_dsn,
+                    REDIS_URL="",
+                    OPSBOT_PORT=0,
+                    OPSBOT_DATA_DIR=str(data_dir),
+                    OPSBOT_TARGETS=str(system.targets_file),
+                    OPSBOT_PARAM_DEFAULTS=DEMO_PARAM_DEFAULTS,
+                    OPSBOT_INCIDENT_CHANNEL=INCIDENT_CHANNEL,
+                    OPSBOT_LOG_LEVEL=log_level,
+                )
+            )
+            await bot.start()
+            stack.push_async_callback(bot.stop)
+            slack.request_url = f"{bot.url}/slack/events"
+            await post_guide(slack)
+            yield cls(slack=slack, bot=bot, system=system)
+
+
+async def _make_sick(system: SickSystem) -> None:
+    """The incident the guide walks through: a connection leak, plus the symptoms around it."""
+    await system.leak_connections(LEAKED_CONNECTIONS)
+    await system.start_slow_query(seconds=3600)
+    await system.lower_hit_rate()
+    system.make_sick()
+
+
+def demo_seed() -> WorkspaceSeed:
+    """The default workspace, subscribed to the bot's events and listing its slash commands."""
+    from bot.manifest import build_manifest
+    from bot.runbooks.catalogue import load_catalogue
+    from handlers import subscribed_events
+
+    manifest = build_manifest(load_catalogue(load_settings().runbooks_dir), socket_mode=True)
+    commands = [
+        SlashCommandSeed(
+            command=c["command"], description=c.get("description", ""), usage_hint=c.get("usage_hint", "")
+        )
+        for c in manifest["features"]["slash_commands"]
+    ]
+    seed = WorkspaceSeed()
+    app = seed.app.model_copy(update={"bot_events": subscribed_events(), "commands": commands})
+    return seed.model_copy(update={"app": app})
+
+
+async def post_guide(slack: LocalSlack) -> None:
+    """The first message in #incident-response, posted by the bot through the Web API like any other."""
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
+    channel = slack.state.channel(INCIDENT_CHANNEL)
+    await client.chat_postMessage(
+        channel=channel.id,
+        text="Welcome to the opsbot demo: type /incident declare p0 checkout is down",
+        blocks=[
+            {"type": "header", "text": {"type": "plain_text", "text": "🚨 Checkout is down — try opsbot"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": GUIDE}},
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": "Everything here runs on this machine: localslack, the bot, a sick "
+                        "PostgreSQL, Redis and HTTP service. Ctrl-C in the terminal stops it all.",
+                    }
+                ],
+            },
+        ],
+    )
