@@ -32,6 +32,7 @@ from procrastinate import exceptions as pexc
 from procrastinate import jobs as pjobs
 from procrastinate.manager import JobManager
 from procrastinate.types import JSONValue
+from procrastinate.worker import Worker
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,6 +68,8 @@ SELECT id, task_name, status, scheduled_at, lock, queueing_lock, args, attempts
 
 # Beyond the grace for running jobs, how long a stopping worker may take to wind down.
 STOP_MARGIN_S = 5.0
+# How long start() waits for the worker to register before it gives up waiting (and logs it).
+START_TIMEOUT_S = 30.0
 
 
 class JobQueueSettings(BaseModel):
@@ -129,6 +132,22 @@ class _Retry(BaseRetryStrategy):
         return None
 
 
+async def _until_registered(runner: Worker, task: asyncio.Task[None]) -> None:
+    """Wait until `runner` has registered itself (or its task ended), for at most START_TIMEOUT_S.
+
+    Until then the worker cannot be stopped reliably: a cancel that lands while it takes a pool
+    connection can be swallowed by Python 3.11's asyncio.wait_for, which psycopg_pool waits with
+    (CPython gh-86296), and the worker then runs on as if never stopped. procrastinate has no
+    "started" hook and registering is two quick queries, so this polls.
+    """
+    deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
+    while runner.run_task is None and not task.done():
+        if asyncio.get_running_loop().time() > deadline:
+            log.error("job_worker_start_slow", waited_s=START_TIMEOUT_S)
+            return
+        await asyncio.sleep(0.005)
+
+
 class JobQueue:
     """Register tasks, then `start()`; `defer` and `cancel` from anywhere in the bot; `stop()` last."""
 
@@ -151,6 +170,8 @@ class JobQueue:
             periodic_defaults={"max_delay": self.settings.periodic_max_delay},
         )
         self._worker: asyncio.Task[None] | None = None
+        # The procrastinate worker that the `_worker` task runs; stop() asks it to stop gracefully.
+        self._runner: Worker | None = None
         self._open = False
         self._register_housekeeping()
 
@@ -191,23 +212,24 @@ class JobQueue:
             await self._app.open_async()
             self._open = True
         if worker and self._worker is None:
-            self._worker = asyncio.create_task(
-                self._app.run_worker_async(
-                    name=self.name,
-                    concurrency=self.settings.concurrency,
-                    wait=True,
-                    install_signal_handlers=False,
-                    listen_notify=True,
-                    fetch_job_polling_interval=self.settings.poll_interval,
-                    abort_job_polling_interval=max(self.settings.poll_interval, 5.0),
-                    shutdown_graceful_timeout=self.settings.shutdown_grace,
-                    update_heartbeat_interval=self.settings.heartbeat_interval,
-                    stalled_worker_timeout=self.settings.stalled_after,
-                    delete_jobs=pjobs.DeleteJobCondition.SUCCESSFUL,
-                ),
-                name=f"{self.name}-jobs-worker",
+            self._runner = Worker(
+                app=self._app,
+                name=self.name,
+                concurrency=self.settings.concurrency,
+                wait=True,
+                install_signal_handlers=False,
+                listen_notify=True,
+                fetch_job_polling_interval=self.settings.poll_interval,
+                abort_job_polling_interval=max(self.settings.poll_interval, 5.0),
+                shutdown_graceful_timeout=self.settings.shutdown_grace,
+                update_heartbeat_interval=self.settings.heartbeat_interval,
+                stalled_worker_timeout=self.settings.stalled_after,
+                delete_jobs=pjobs.DeleteJobCondition.SUCCESSFUL,
             )
+            run = self._runner.run()  # type: ignore[no-untyped-call]  # procrastinate is untyped here
+            self._worker = asyncio.create_task(run, name=f"{self.name}-jobs-worker")
             self._worker.add_done_callback(self._worker_ended)
+            await _until_registered(self._runner, self._worker)
             log.info("job_worker_started", concurrency=self.settings.concurrency)
 
     @property
@@ -229,18 +251,19 @@ class JobQueue:
         """Stop fetching, let running jobs finish for up to `shutdown_grace` seconds (the rest are
         requeued), unregister the worker and close the pool. Call before the bot's pool closes."""
         worker, self._worker = self._worker, None
-        if worker is not None:
+        runner, self._runner = self._runner, None
+        if worker is not None and runner is not None:
             worker.remove_done_callback(self._worker_ended)
-            # Cancelling run_worker_async is procrastinate's graceful stop: the worker catches it,
-            # stops fetching, waits for running jobs up to the grace, then re-raises.
-            worker.cancel()
+            # procrastinate's graceful stop: no more fetching, running jobs get the grace period,
+            # then those still running are cancelled (and requeued by _Retry).
+            runner.stop()  # type: ignore[no-untyped-call]
             done, _ = await asyncio.wait([worker], timeout=self.settings.shutdown_grace + STOP_MARGIN_S)
             for _ in range(3):
                 if done:
                     break
-                # Seen rarely in tests: a cancel landing while the worker starts is lost and the
-                # wait never ends. Shutdown must not hang; anything still running is requeued as
-                # stalled by a replica later.
+                # Only if the worker never finished starting (see _until_registered) or a
+                # job ignores cancellation. Shutdown must not hang; a job still running is
+                # requeued as stalled by a replica later.
                 log.error("job_worker_stop_repeated")
                 worker.cancel()
                 done, _ = await asyncio.wait([worker], timeout=STOP_MARGIN_S)

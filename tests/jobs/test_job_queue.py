@@ -17,6 +17,7 @@ from pathlib import Path
 import procrastinate
 import psycopg
 import pytest
+import structlog
 from procrastinate.schema import SchemaManager
 
 from bot.jobs import AlreadyQueuedError, JobQueue, JobQueueSettings
@@ -109,6 +110,32 @@ async def test_job_survives_a_restart(make_queue: MakeQueue, ledger: Ledger) -> 
     await asyncio.sleep(0.5)
     ((_, detail, ran_at),) = await ledger.rows("expire")
     assert (detail, ran_at >= due) == ("REQ-0001", True)
+
+
+async def test_a_queue_stopped_right_after_it_started_stops_gracefully_and_keeps_its_jobs(
+    make_queue: MakeQueue, ledger: Ledger
+) -> None:
+    # Stopping while the worker registers used to be lost now and then (Python 3.11's wait_for
+    # swallowing the cancel inside psycopg_pool): the worker ran on and stop() hung. Many tries,
+    # because the window is a few milliseconds wide.
+    async def expire(approval: str) -> None:
+        await ledger.record("expire", approval)
+
+    with structlog.testing.capture_logs() as logs:
+        for n in range(40):
+            queue = make_queue(name=f"quick-{n}")
+            queue.task("expire", expire)
+            await queue.start()
+            await queue.defer("expire", in_seconds=60, approval=f"REQ-{n}")
+            await queue.stop()
+            assert not queue.worker_running
+    events = [entry["event"] for entry in logs]
+    assert events.count("job_worker_stopped") == 40
+    assert "job_worker_stop_repeated" not in events
+    assert await ledger.count("expire") == 0
+    reader = make_queue(name="reader")
+    await reader.start(worker=False)
+    assert len(await reader.pending(task="expire")) == 40
 
 
 async def test_cancelled_jobs_never_run(make_queue: MakeQueue, ledger: Ledger) -> None:
