@@ -32,6 +32,20 @@ POST_EVENT_TYPE = "opsbot_post"
 AMBIGUOUS_POST_TRIES = 3
 
 
+def post_marker(post_id: str) -> dict[str, Any]:
+    """Message metadata that lets a post be found again by `post_id` (pass as `metadata=`)."""
+    return {"event_type": POST_EVENT_TYPE, "event_payload": {"post_id": post_id}}
+
+
+def marked_post_id(message: dict[str, Any]) -> str | None:
+    """The `post_id` in a message's (or a post body's) opsbot marker, if it carries one."""
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") != POST_EVENT_TYPE:
+        return None
+    post_id = (metadata.get("event_payload") or {}).get("post_id")
+    return str(post_id) if post_id else None
+
+
 class _ConnectionErrorsExceptPosts(AsyncConnectionErrorRetryHandler):
     """A dropped connection may come after Slack posted the message: posts re-check, not re-send."""
 
@@ -64,8 +78,11 @@ class InstrumentedWebClient(AsyncWebClient):
 
     async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
         body = kwargs.get("json")
-        if api_method == "chat.postMessage" and isinstance(body, dict) and "metadata" not in body:
-            return await self.post_once(body, uuid.uuid4().hex, kwargs)
+        if api_method == "chat.postMessage" and isinstance(body, dict):
+            post_id = marked_post_id(body)
+            if post_id is not None or "metadata" not in body:
+                unmarked = {k: v for k, v in body.items() if k != "metadata"}
+                return await self.post_once(unmarked, post_id or uuid.uuid4().hex, kwargs)
         return await self._counted(api_method, **kwargs)
 
     async def post_once(
@@ -74,7 +91,7 @@ class InstrumentedWebClient(AsyncWebClient):
         """chat.postMessage marked with `post_id`; after an answer that never came, look for the
         marker before posting again. Posting the same `post_id` twice lands one message, as long as
         the first is still among the newest in its channel or thread."""
-        marked = {**body, "metadata": {"event_type": POST_EVENT_TYPE, "event_payload": {"post_id": post_id}}}
+        marked = {**body, "metadata": post_marker(post_id)}
         kwargs = kwargs or {}
         for attempt in range(1, AMBIGUOUS_POST_TRIES + 1):
             try:
@@ -100,8 +117,7 @@ class InstrumentedWebClient(AsyncWebClient):
         method = "conversations.replies" if thread_ts else "conversations.history"
         found = await self._counted(method, http_verb="GET", params=params)
         for message in found.get("messages") or []:
-            payload = (message.get("metadata") or {}).get("event_payload") or {}
-            if payload.get("post_id") == post_id:
+            if marked_post_id(message) == post_id:
                 data = {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
                 return AsyncSlackResponse(
                     client=self,

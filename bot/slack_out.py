@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.logs import get_logger
 from bot.render.blocks import Block
+from bot.slack_client import post_marker
 
 log = get_logger(__name__)
 
@@ -23,12 +24,23 @@ class PostFailed(Exception):
 
 
 async def post_message(
-    client: AsyncWebClient, channel: str, text: str, blocks: list[Block], *, thread_ts: str | None = None
+    client: AsyncWebClient,
+    channel: str,
+    text: str,
+    blocks: list[Block],
+    *,
+    thread_ts: str | None = None,
+    post_id: str | None = None,
 ) -> str:
-    """Post and return the message ts; joins a public channel first if the bot is not in it."""
+    """Post and return the message ts; joins a public channel first if the bot is not in it.
+
+    With `post_id` the message carries a marker it can be found by later (`find_post`), for a
+    message whose ts a process may die before storing.
+    """
+    marker = post_marker(post_id) if post_id else None
     try:
         response = await client.chat_postMessage(
-            channel=channel, text=text, blocks=blocks, thread_ts=thread_ts
+            channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=marker
         )
     except SlackApiError as exc:
         error = str(exc.response.get("error"))
@@ -37,7 +49,7 @@ async def post_message(
         try:
             await client.conversations_join(channel=channel)
             response = await client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks, thread_ts=thread_ts
+                channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, metadata=marker
             )
         except SlackApiError as retry_exc:
             raise PostFailed(str(retry_exc.response.get("error"))) from None

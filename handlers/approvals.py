@@ -18,7 +18,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.cards import update_card
+from bot.approvals.cards import card_post_id, update_card
 from bot.approvals.service import ApprovalService, Refused
 from bot.commands import CommandCatalogue, SlashCommand, Subcommand
 from bot.logs import get_logger
@@ -205,7 +205,11 @@ def register(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> No
             return
         try:
             ts = await post_message(
-                client, record.channel, approval_text(record, action), approval_card(record, runbook, action)
+                client,
+                record.channel,
+                approval_text(record, action),
+                approval_card(record, runbook, action),
+                post_id=card_post_id(record.id),
             )
         except PostFailed as exc:
             await service.store.cancel(record.id, user)

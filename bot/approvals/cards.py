@@ -9,17 +9,20 @@ from bot.approvals.service import ApprovalService
 from bot.approvals.store import ApprovalRecord
 from bot.logs import get_logger
 from bot.render.approval import approval_card, approval_text
+from bot.slack_client import InstrumentedWebClient
 
 log = get_logger(__name__)
 
 
-async def update_card(service: ApprovalService, client: AsyncWebClient, record: ApprovalRecord) -> None:
-    """Redraw the approval card from the stored request (state, approvers, outcome)."""
+async def update_card(
+    service: ApprovalService, client: AsyncWebClient, record: ApprovalRecord
+) -> ApprovalRecord:
+    """Redraw the approval card from the stored request (state, approvers, outcome); returns the
+    request with the card's ts if it is known by now."""
     if record.message_ts is None:
-        # Decided before the card's ts was stored: the stored row knows it by now, if anyone does.
-        record = await service.store.get(record.id) or record
+        record = await _with_card_ts(service, client, record)
         if record.message_ts is None:
-            return
+            return record
     runbook, action = service.resolve(record.runbook_id, record.action_id)
     try:
         await client.chat_update(
@@ -30,6 +33,31 @@ async def update_card(service: ApprovalService, client: AsyncWebClient, record: 
         )
     except SlackApiError as exc:
         log.warning("approval_card_update_failed", request=record.id, error=exc.response.get("error"))
+    return record
+
+
+def card_post_id(request_id: str) -> str:
+    """The marker an approval card is posted with, to find it again if its ts was never stored."""
+    return f"approval-card:{request_id}"
+
+
+async def _with_card_ts(
+    service: ApprovalService, client: AsyncWebClient, record: ApprovalRecord
+) -> ApprovalRecord:
+    # Decided before the card's ts was stored: the stored row knows it by now, if anyone does;
+    # if not (the process died between posting the card and storing its ts), Slack does.
+    stored = await service.store.get(record.id) or record
+    if stored.message_ts is not None or not isinstance(client, InstrumentedWebClient):
+        return stored
+    try:
+        found = await client.find_post(record.channel, None, card_post_id(record.id))
+    except SlackApiError as exc:
+        log.warning("approval_card_lookup_failed", request=record.id, error=exc.response.get("error"))
+        return stored
+    if found is None:
+        return stored
+    log.info("approval_card_found", request=record.id, ts=found["ts"])
+    return await service.store.posted(record.id, str(found["ts"])) or stored
 
 
 async def expire_due(service: ApprovalService, client: AsyncWebClient) -> int:
@@ -43,8 +71,8 @@ async def expire_due(service: ApprovalService, client: AsyncWebClient) -> int:
 async def recover_stranded(service: ApprovalService, client: AsyncWebClient) -> int:
     """Settle requests a dead process left approved or running, and say so on card and thread."""
     recovered = await service.recover_stranded()
-    for record in recovered:
-        await update_card(service, client, record)
+    for stranded in recovered:
+        record = await update_card(service, client, stranded)
         if record.message_ts is None:
             continue
         try:

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from bot.audit import verify as verify_chain
 from localslack import LocalSlack
@@ -54,8 +55,14 @@ async def test_killed_while_running_the_card_says_interrupted_and_it_never_runs_
         assert (await verify_chain(conn)).ok
 
 
+@pytest.mark.parametrize("ts_stored", [True, False], ids=["card-ts-stored", "died-before-storing-card-ts"])
 async def test_killed_between_approval_and_run_it_is_marked_not_run_and_nothing_changes(
-    slack: LocalSlack, database_url: str, data_dir: Path, slow_bot_env: dict[str, str], app_db_url: str
+    slack: LocalSlack,
+    database_url: str,
+    data_dir: Path,
+    slow_bot_env: dict[str, str],
+    app_db_url: str,
+    ts_stored: bool,
 ) -> None:
     env = slow_bot_env
     async with bot_process(slack, database_url, data_dir, **env) as bot:
@@ -63,16 +70,23 @@ async def test_killed_between_approval_and_run_it_is_marked_not_run_and_nothing_
         request_id = _request_id(card.text)
         bot.kill()
     # What the approve handler commits before it starts the run; the process died right after.
+    # Killed this early, the process may not have stored the card's ts yet; the other case forces it.
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        await conn.execute(
+        cur = await conn.execute(
             """UPDATE approval_requests SET state = 'approved', approvers = ARRAY['U0BOB'],
-                   decided_by = 'U0BOB', decided_at = now() - interval '1 minute'
-               WHERE id = %s AND state = 'pending'""",
-            (request_id,),
+                   decided_by = 'U0BOB', decided_at = now() - interval '1 minute',
+                   message_ts = CASE WHEN %s THEN message_ts END
+               WHERE id = %s AND state IN ('requested', 'pending')""",
+            (ts_stored, request_id),
         )
+        assert cur.rowcount == 1
     async with bot_process(slack, database_url, data_dir, **env):
         marked = await card_state(slack, card, "Not run", timeout=20)
         assert "Nothing was changed" in str(marked.blocks)
+        notes = await slack.wait_for(
+            lambda: [m for m in slack.thread("incident-response", card.ts) if "Not run" in m.text]
+        )
+        assert len(notes) == 1
         await asyncio.sleep(3)
     assert await executions(app_db_url) == 0
     assert await _state(database_url, request_id) == "failed"
