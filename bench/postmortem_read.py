@@ -32,7 +32,7 @@ from bot.postmortem.facts import Message, ReviewFacts
 from bot.postmortem.history import HistoryMessage, channel_names, read_channel, user_names
 from bot.postmortem.markup import referenced_ids, to_markdown
 from bot.postmortem.render import load_template, render_markdown
-from bot.slack_client import create_web_client
+from bot.slack.client import create_web_client
 
 SIZES = (1_000, 10_000)
 ROUNDS = {1_000: 5, 10_000: 3}

@@ -17,10 +17,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.delivery import dedupe_middleware, delivery_kind, drop_nul_characters
 from bot.metrics import Metrics
-from bot.outage import notice_for, remember_requester, tell_requester
 from bot.runtime import Runtime
+from bot.slack.delivery import dedupe_middleware, delivery_kind, drop_nul_characters
+from bot.slack.outage import notice_for, remember_requester, tell_requester
 from handlers import build_catalogue, register_all
 
 # Slack's own payloads are a few kB; anything near this is abuse, refused before parsing.

@@ -130,7 +130,7 @@ def postmortem(
     out: Annotated[Path | None, typer.Option(help="Write the Markdown here instead of stdout")] = None,
 ) -> None:
     """Draft the post-incident review of INCIDENT_ID (reads its channel when SLACK_BOT_TOKEN is set)."""
-    from bot.postmortem.cli import draft_review
+    from bot.cli_postmortem import draft_review
 
     markdown = _run(draft_review(_settings(), incident_id.upper()))
     if out is None:

@@ -16,29 +16,29 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bot.actions import ActionExecutor
-from bot.approvals.cards import expire_due, recover_stranded
-from bot.approvals.directory import Directory
 from bot.approvals.policy import PolicyError, load_policy
-from bot.approvals.service import ApprovalService
 from bot.config import ConfigError, Settings
 from bot.coordination import MemoryCoordinator, RedisCoordinator, create_coordinator
-from bot.diagnoses import DiagnosisService
-from bot.incidents.service import IncidentService, parse_tiers
 from bot.incidents.severity import SeverityConfigError, load_severities
 from bot.incidents.store import IncidentStore
 from bot.jobs import JobQueue
 from bot.logs import get_logger, redact_text, redactor
 from bot.metrics import Metrics
-from bot.outage import notice_for, tell_requester
-from bot.outbox import Outbox
 from bot.paging import Pager
 from bot.postmortem.render import load_template
-from bot.postmortem.service import ReviewService
 from bot.probes import ProbeRunner
 from bot.runbooks.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.runbooks.defaults import apply_param_defaults, parse_overrides
-from bot.schedules import run_due
-from bot.slack_client import InstrumentedWebClient, create_web_client
+from bot.services.approval_cards import expire_due, recover_stranded
+from bot.services.approvals import ApprovalService
+from bot.services.diagnoses import DiagnosisService
+from bot.services.incidents import IncidentService, parse_tiers
+from bot.services.reviews import ReviewService
+from bot.services.schedules import run_due
+from bot.slack.client import InstrumentedWebClient, create_web_client
+from bot.slack.directory import Directory
+from bot.slack.outage import notice_for, tell_requester
+from bot.slack.outbox import Outbox
 from bot.store import migrations
 from bot.store.embedded import EmbeddedPostgres
 from bot.store.pool import create_pool

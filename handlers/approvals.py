@@ -18,10 +18,9 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.cards import card_post_id, update_card
-from bot.approvals.service import ApprovalService, Refused
 from bot.commands import CommandCatalogue, SlashCommand, Subcommand
 from bot.logs import get_logger
+from bot.mrkdwn import escape
 from bot.render.approval import (
     APPROVE,
     CANCEL,
@@ -35,13 +34,14 @@ from bot.render.approval import (
     request_modal,
     result_text,
 )
-from bot.render.blocks import escape
 from bot.render.diagnosis import REQUEST_ACTION
 from bot.runbooks.catalogue import Catalogue
 from bot.runbooks.commands import ActionRequest, bind_action
 from bot.runbooks.params import to_words
 from bot.runtime import Runtime
-from bot.slack_out import PostFailed, post_message
+from bot.services.approval_cards import card_post_id, update_card
+from bot.services.approvals import ApprovalService, Refused
+from bot.slack.post import PostFailed, post_message
 
 log = get_logger(__name__)
 

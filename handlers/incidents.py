@@ -14,15 +14,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.commands import CommandCatalogue, SlashCommand, Subcommand
 from bot.incidents import commands as parsing
-from bot.incidents.service import IncidentError
 from bot.incidents.severity import SEVERITIES
 from bot.incidents.store import Incident
 from bot.logs import get_logger
+from bot.mrkdwn import escape
 from bot.render import incident as render
-from bot.render.blocks import escape
 from bot.runbooks.catalogue import Catalogue
 from bot.runbooks.commands import RunRequest, parse_family
 from bot.runtime import Runtime
+from bot.services.incidents import IncidentError
 from handlers.reviews import publish_review
 from handlers.runbooks import deliver_diagnosis
 

@@ -9,7 +9,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.say.async_say import AsyncSay
 
 from bot.commands import CommandCatalogue, SlashCommand, Subcommand
-from bot.render.blocks import escape
+from bot.mrkdwn import escape
 from bot.render.help import help_blocks, help_text
 from bot.runbooks.catalogue import Catalogue
 from bot.runtime import Runtime

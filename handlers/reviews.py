@@ -15,10 +15,10 @@ from bot.incidents.store import Incident
 from bot.logs import get_logger
 from bot.postmortem.facts import Edits
 from bot.postmortem.history import HistoryError
-from bot.postmortem.service import ReviewError
 from bot.render import incident as incident_render
 from bot.runbooks.catalogue import Catalogue
 from bot.runtime import Runtime
+from bot.services.reviews import ReviewError
 
 log = get_logger(__name__)
 

@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.commands import CommandCatalogue, SlashCommand, Subcommand
 from bot.logs import get_logger
-from bot.render.blocks import escape
+from bot.mrkdwn import escape
 from bot.render.catalogue import list_blocks, show_blocks
 from bot.render.diagnosis import RUN_RUNBOOK, diagnosis_blocks, diagnosis_text, full_output
 from bot.runbooks.catalogue import Catalogue
@@ -27,7 +27,7 @@ from bot.runbooks.commands import ActionRequest, RunRequest, Usage, parse_family
 from bot.runbooks.engine import Diagnosis
 from bot.runbooks.params import ParamError, bind_params
 from bot.runtime import Runtime
-from bot.slack_out import PostFailed, attach_file, post_message
+from bot.slack.post import PostFailed, attach_file, post_message
 from handlers.approvals import request_from_command
 
 log = get_logger(__name__)

@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.commands import CommandCatalogue, SlashCommand
 from bot.logs import get_logger
-from bot.render.blocks import clip
+from bot.mrkdwn import clip
 from bot.runbooks.catalogue import Catalogue
 from bot.runtime import Runtime
 

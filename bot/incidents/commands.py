@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from bot.render.blocks import escape
+from bot.mrkdwn import escape
 
 MAX_TITLE = 150
 MAX_TEXT = 2000

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from bot.approvals.store import ApprovalRecord
+from bot.mrkdwn import clip, escape
 from bot.probes import ProbeResult
-from bot.render.blocks import Block, clip, context, escape, header, section
+from bot.render.blocks import Block, context, header, section
 from bot.render.catalogue import RISK_BADGE
 from bot.render.table import render_table
 from bot.runbooks.model import Action, Runbook

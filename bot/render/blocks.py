@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.mrkdwn import clip
+
 MAX_BLOCKS = 50
 SECTION_TEXT = 3000
 HEADER_TEXT = 150
@@ -18,15 +20,6 @@ CONTEXT_ELEMENTS = 10
 ACTIONS_ELEMENTS = 25
 
 Block = dict[str, Any]
-
-
-def escape(text: str) -> str:
-    """Escape user-typed text for mrkdwn so it cannot become a mention, link or broadcast."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def header(text: str) -> Block:

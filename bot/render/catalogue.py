@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.render.blocks import MAX_BLOCKS, SECTION_TEXT, Block, clip, context, escape, header, section
+from bot.mrkdwn import clip, escape
+from bot.render.blocks import MAX_BLOCKS, SECTION_TEXT, Block, context, header, section
 from bot.runbooks.catalogue import Catalogue
 from bot.runbooks.commands import runbook_usage
 from bot.runbooks.model import Runbook

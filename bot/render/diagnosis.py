@@ -7,15 +7,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.mrkdwn import clip, escape
 from bot.render.blocks import (
     BUTTON_VALUE,
     MAX_BLOCKS,
     SECTION_TEXT,
     Block,
-    clip,
     context,
     divider,
-    escape,
     header,
     section,
 )

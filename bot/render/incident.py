@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from bot.incidents.severity import SEVERITIES
 from bot.incidents.store import Incident, TimelineEvent
-from bot.render.blocks import Block, clip, context, escape, header, section
+from bot.mrkdwn import clip, escape
+from bot.render.blocks import Block, context, header, section
 
 RUN_DIAGNOSIS = "incident_diagnose"
 POST_UPDATE = "incident_update"

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bot.render.blocks import escape
+from bot.mrkdwn import escape
 from bot.runbooks.catalogue import Catalogue
 from bot.runbooks.model import Runbook
 from bot.runbooks.params import ParamError, bind_params, split_words, usage_for

@@ -11,10 +11,10 @@ import psycopg
 import pytest
 
 from bot.coordination import MemoryCoordinator, RedisCoordinator
-from bot.diagnoses import DiagnosisService
 from bot.probes import ProbeResult, ProbeRunner
 from bot.runbooks.engine import diagnose, judge
 from bot.runbooks.model import Check, Runbook
+from bot.services.diagnoses import DiagnosisService
 from bot.targets import Targets
 
 

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import Metrics
 from bot.postmortem.history import HistoryError, channel_names, read_channel, ts_key, user_names
-from bot.slack_client import create_web_client
+from bot.slack.client import create_web_client
 from localslack import File, LocalSlack
 from localslack.model import User
 

@@ -17,8 +17,8 @@ from procrastinate.exceptions import ConnectorException
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.delivery import context_fields
 from bot.logs import get_logger
+from bot.slack.delivery import context_fields
 
 log = get_logger(__name__)
 

@@ -6,8 +6,8 @@ from bot.config import ConfigError, Settings
 from bot.incidents.store import IncidentStore
 from bot.metrics import Metrics
 from bot.postmortem.render import load_template
-from bot.postmortem.service import ReviewError, ReviewService
-from bot.slack_client import create_web_client
+from bot.services.reviews import ReviewError, ReviewService
+from bot.slack.client import create_web_client
 from bot.store.embedded import EmbeddedPostgres
 from bot.store.pool import create_pool
 

@@ -10,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.logs import get_logger
 from bot.render.blocks import Block
-from bot.slack_client import post_marker
+from bot.slack.client import post_marker
 
 log = get_logger(__name__)
 

@@ -10,17 +10,17 @@ from datetime import UTC, datetime
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.directory import Directory
 from bot.incidents.naming import channel_name
 from bot.incidents.severity import Severity
 from bot.incidents.store import Incident, IncidentStore
 from bot.jobs import AlreadyQueuedError, JobQueue
 from bot.logs import get_logger
-from bot.outbox import Outbox
+from bot.mrkdwn import clip, escape
 from bot.paging import Pager, PageResult
 from bot.render import incident as render
-from bot.render.blocks import clip, escape
-from bot.slack_out import post_message
+from bot.slack.directory import Directory
+from bot.slack.outbox import Outbox
+from bot.slack.post import post_message
 
 log = get_logger(__name__)
 ROLE_NAMES = {"commander": "incident commander", "comms": "communications lead", "scribe": "scribe"}

@@ -5,11 +5,11 @@ from __future__ import annotations
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals.service import ApprovalService
 from bot.approvals.store import ApprovalRecord
 from bot.logs import get_logger
 from bot.render.approval import approval_card, approval_text
-from bot.slack_client import InstrumentedWebClient
+from bot.services.approvals import ApprovalService
+from bot.slack.client import InstrumentedWebClient
 
 log = get_logger(__name__)
 

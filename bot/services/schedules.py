@@ -11,12 +11,12 @@ from datetime import datetime
 from croniter import croniter
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.diagnoses import DiagnosisService
 from bot.logs import get_logger
 from bot.render.diagnosis import diagnosis_blocks, diagnosis_text
 from bot.runbooks.catalogue import Catalogue
 from bot.runbooks.params import ParamError, bind_params
-from bot.slack_out import PostFailed, post_message
+from bot.services.diagnoses import DiagnosisService
+from bot.slack.post import PostFailed, post_message
 
 log = get_logger(__name__)
 

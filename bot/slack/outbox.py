@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.jobs import JobQueue
 from bot.logs import get_logger
-from bot.slack_client import InstrumentedWebClient
+from bot.slack.client import InstrumentedWebClient
 
 log = get_logger(__name__)
 

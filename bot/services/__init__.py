@@ -1,0 +1,1 @@
+"""Application services: one method per use case, called by every front door (Slack, schedules, CLI)."""
