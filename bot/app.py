@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.commands import CommandCatalogue
+from bot.incidents.store import Incident
 from bot.metrics import Metrics
 from bot.runtime import Runtime
-from bot.slack.delivery import dedupe_middleware, delivery_kind, drop_nul_characters
-from bot.slack.outage import notice_for, remember_requester, tell_requester
+from bot.services.container import Services
+from bot.services.incidents import IncidentService
+from bot.slack.asker import asker_of, log_failure, notice_for, remember, tell
+from bot.slack.delivery import dedupe_middleware, delivery_kind, drop_nul_characters, malformed
 from handlers import build_catalogue, register_all
 
 # Slack's own payloads are a few kB; anything near this is abuse, refused before parsing.
@@ -29,6 +35,8 @@ MAX_BODY_BYTES = 512 * 1024
 SLACK_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "application/json"})
 
 log = structlog.get_logger(__name__)
+Next = Callable[[], Awaitable[None]]
+Middleware = Callable[[AsyncBoltContext, dict[str, Any], Next], Awaitable[None]]
 
 
 class OpsbotApp(AsyncApp):
@@ -38,21 +46,15 @@ class OpsbotApp(AsyncApp):
         super().__init__(**kwargs)
         self.metrics = metrics
 
-    def _init_context(self, req: AsyncBoltRequest) -> None:
-        """Listeners get our client, not the plain AsyncWebClient Bolt builds per request.
-
-        Bolt copies only the settings of `client=`, which would drop our per-method metrics and
-        the marker check that keeps a timed-out post from landing twice. One workspace and one
-        token, so sharing the instance is safe.
-        """
-        super()._init_context(req)
-        req.context["client"] = self.client
-
     async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
         started = time.perf_counter()
-        if isinstance(req.body, dict):
-            drop_nul_characters(req.body)
-        response = await super().async_dispatch(req)
+        problem = malformed(req.body) if isinstance(req.body, dict) else None
+        if problem is not None:
+            response = BoltResponse(status=400, body=json.dumps({"error": f"malformed delivery: {problem}"}))
+        else:
+            if isinstance(req.body, dict):
+                drop_nul_characters(req.body)
+            response = await super().async_dispatch(req)
         body = req.body if isinstance(req.body, dict) else {}
         kind = delivery_kind(body)
         self.metrics.ack_latency.labels(kind).observe(time.perf_counter() - started)
@@ -68,6 +70,37 @@ def _outcome(status: int) -> str:
     return "client_error" if status < 500 else "error"
 
 
+def services_middleware(services: Services, commands: CommandCatalogue) -> Middleware:
+    """Bolt global middleware: hands every listener our services, our Web API client (with its
+    per-method metrics and the marker check that keeps a timed-out post from landing twice), the
+    asker, and the incident of the channel — looked up only if a listener asks, after its ack."""
+
+    async def provide(context: AsyncBoltContext, body: dict[str, Any], next: Next) -> None:
+        asker = asker_of(body)
+        remember(asker)
+        context["client"] = services.client
+        context["services"] = services
+        context["commands"] = commands
+        context["asker"] = asker
+        context["incident"] = _channel_incident(services.incidents, asker.channel if asker else None)
+        await next()
+
+    return provide
+
+
+def _channel_incident(
+    incidents: IncidentService, channel: str | None
+) -> Callable[[], Awaitable[Incident | None]]:
+    found: list[Incident | None] = []
+
+    async def lookup() -> Incident | None:
+        if not found:
+            found.append(await incidents.in_channel(channel))
+        return found[0]
+
+    return lookup
+
+
 def build_bolt_app(runtime: Runtime) -> OpsbotApp:
     """The Bolt app with our middleware and every handler registered."""
     settings = runtime.settings
@@ -81,25 +114,24 @@ def build_bolt_app(runtime: Runtime) -> OpsbotApp:
         raise_error_for_unhandled_request=False,
     )
     app.use(dedupe_middleware(runtime.coordinator, runtime.metrics, settings.dedupe_ttl_seconds))
-    app.use(remember_requester)
+    app.use(services_middleware(runtime.services, build_catalogue(runtime.runbooks)))
 
     @app.error
     async def on_error(
         error: Exception, body: dict[str, Any], response: BoltResponse | None
     ) -> BoltResponse | None:
-        """Never a 500 to Slack, and the person hears what happened.
-
-        Bolt hands over no `response` once the listener has acked; then the notice goes as an
-        ephemeral message. Before the ack, a slash command gets it as its answer.
-        """
-        log.error("listener_failed", kind=delivery_kind(body), exc_info=error)
+        """Failures outside our listeners (middleware, Bolt itself): never a 500 to Slack, and the
+        person hears what happened — a command as its answer, anything else as an ephemeral."""
+        log_failure(error)
         if response is not None and "command" in body:
             answer = json.dumps({"response_type": "ephemeral", "text": notice_for(error)})
             return BoltResponse(status=200, body=answer, headers={"content-type": "application/json"})
-        await tell_requester(runtime.slack, notice_for(error))
+        asker = asker_of(body) if isinstance(body, dict) else None
+        if asker is not None:
+            await tell(runtime.slack, asker, notice_for(error))
         return BoltResponse(status=200, body="") if response is not None else None
 
-    register_all(app, runtime, build_catalogue(runtime.runbooks))
+    register_all(app, runtime.runbooks)
     return app
 
 

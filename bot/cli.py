@@ -173,7 +173,8 @@ def main() -> None:
     try:
         cli()
     except ConfigError as exc:
-        typer.echo(f"opsbot: {exc}", err=True)
+        for line in str(exc).splitlines():
+            typer.echo(f"opsbot: {line}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

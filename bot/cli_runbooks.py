@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import Settings, load_settings
 from bot.logs import configure_logging
 from bot.probes import ProbeRunner
 from bot.probes.base import ProbeSpecError
@@ -19,7 +19,7 @@ from bot.runbooks.catalogue import Catalogue, CatalogueError, lint, load_catalog
 from bot.runbooks.engine import diagnose
 from bot.runbooks.model import Runbook
 from bot.runbooks.params import ParamError, bind_params
-from bot.targets import Targets, TargetsError, load_targets
+from bot.targets import Targets, load_targets
 
 runbooks_cli = typer.Typer(help="Validate, list and run the runbook catalogue.", no_args_is_help=True)
 
@@ -42,12 +42,7 @@ def _catalogue(settings: Settings) -> Catalogue:
 
 
 def _targets(settings: Settings) -> Targets | None:
-    if settings.targets_file is None:
-        return None
-    try:
-        return load_targets(settings.targets_file)
-    except TargetsError as exc:
-        raise ConfigError(f"OPSBOT_TARGETS: {exc}") from None
+    return None if settings.targets_file is None else load_targets(settings.targets_file)
 
 
 @runbooks_cli.command("check")

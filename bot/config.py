@@ -19,7 +19,8 @@ def default_runbooks_dir() -> Path:
 
 
 class ConfigError(Exception):
-    """A setting is missing or malformed; the message is one line naming the variable."""
+    """A setting is missing or malformed; the message names the variable, one line per problem
+    (a configuration file can have several: see `bot.yaml_config`)."""
 
 
 def _validate_scheme(value: SecretStr | None, schemes: tuple[str, ...]) -> SecretStr | None:

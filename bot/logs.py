@@ -2,6 +2,10 @@
 
 Request-scoped context (Slack team/user/channel, command, incident and runbook ids) is bound
 with structlog's contextvars so every line logged while handling a request carries it.
+
+The secret values to mask belong to the bot that knows them: `Runtime.start` makes a `Redactor`
+with its tokens and its targets' credentials and registers it with `redact_logs`; `close` takes
+it away again. Nothing here is state at import time.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 import structlog
@@ -49,11 +53,15 @@ def _mask(match: re.Match[str]) -> str:
     return match.group(0)[:5] + "***"
 
 
-class _Redactor:
-    """structlog processor that scrubs secrets from every event before it is rendered."""
+class Redactor:
+    """Masks secrets: Slack tokens and passwords in URLs by their shape, and the values it was given.
 
-    def __init__(self) -> None:
-        self.known: set[str] = set()
+    A running bot makes one with its own secrets (its tokens, its targets' credentials) and puts it
+    on every log line with `redact_logs`; it is also a structlog processor.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets: frozenset[str] = frozenset(s for s in secrets if s)
 
     def __call__(self, _: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key, value in list(event.items()):
@@ -61,11 +69,48 @@ class _Redactor:
                 if _SECRET_KEYS.search(key) and key != "event":
                     event[key] = "***"
                 else:
-                    event[key] = redact_text(value, self.known)
+                    event[key] = redact_text(value, self.secrets)
         return event
 
 
-redactor = _Redactor()
+class _RedactionStep:
+    """The step of the log chain that scrubs every event: by shape, and with the secrets of every
+    bot currently running in this process (usually one; tests run several)."""
+
+    def __init__(self) -> None:
+        self._running: list[Redactor] = []
+        self._combined = Redactor()
+
+    def add(self, redactor: Redactor) -> Callable[[], None]:
+        self._running.append(redactor)
+        self._combine()
+
+        def remove() -> None:
+            if redactor in self._running:
+                self._running.remove(redactor)
+                self._combine()
+
+        return remove
+
+    def _combine(self) -> None:
+        self._combined = Redactor(secret for r in self._running for secret in r.secrets)
+
+    def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        return self._combined(logger, name, event)
+
+
+def redact_logs(redactor: Redactor) -> Callable[[], None]:
+    """Mask `redactor`'s secrets in every log line until the returned function is called.
+
+    Does nothing if logging was not set up with `configure_logging`: then there is no redaction
+    step at all (structlog's development defaults, as in tests that do not configure logging).
+    """
+    step = _installed_step()
+    return step.add(redactor) if step is not None else lambda: None
+
+
+def _installed_step() -> _RedactionStep | None:
+    return next((p for p in structlog.get_config()["processors"] if isinstance(p, _RedactionStep)), None)
 
 
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
@@ -83,7 +128,9 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         # terminal never prints a traceback's local variables, where tokens and DSNs live).
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
-        redactor,
+        # Configured again (`opsbot demo` does), the step is kept: a logger cached under the first
+        # configuration still masks what the bots running now have registered.
+        _installed_step() or _RedactionStep(),
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -25,7 +25,7 @@ def build_manifest(
             {
                 "command": c.command,
                 "description": c.description,
-                "usage_hint": c.usage_hint,
+                "usage_hint": c.usage_hint(),
                 "should_escape": True,
             }
         )

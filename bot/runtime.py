@@ -1,12 +1,20 @@
-"""One running bot's services and their lifecycle: store, coordination, Slack client, tasks.
+"""The composition root: one running bot's configuration, store, clients and services, and their lifecycle.
 
-`Runtime.start` brings everything up in order (embedded database if no DATABASE_URL, pool,
-migrations, Redis or in-process coordination); `close` takes it down in reverse. Handlers get
-the runtime passed in when they are registered — there is no module-level state.
+`Runtime.start` reads every configuration file first (nothing is open yet, so a bad file leaks
+nothing), then opens resources one at a time — embedded PostgreSQL if there is no DATABASE_URL,
+migrations, the pool, the Slack client, coordination (Redis or in-process), probes and actions,
+the job queue — registering how to close each on an `AsyncExitStack` before it opens. If any step
+fails, what was already opened is closed in reverse order and the error propagates; `close` unwinds
+the same stack, tracked background tasks first. Services get their collaborators as constructor
+arguments; handlers get the runtime passed in when they are registered — no module-level state.
+
+A new service: a field on `Runtime`, built in `_assemble`; if it holds something to close,
+open it in one of the `_open_*` steps and register the close there.
 """
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,188 +24,110 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bot.actions import ActionExecutor
-from bot.approvals.policy import PolicyError, load_policy
+from bot.approvals.policy import Policy, load_policy
 from bot.config import ConfigError, Settings
 from bot.coordination import MemoryCoordinator, RedisCoordinator, create_coordinator
-from bot.incidents.severity import SeverityConfigError, load_severities
+from bot.incidents.severity import Severity, load_severities
 from bot.incidents.store import IncidentStore
 from bot.jobs import JobQueue
-from bot.logs import get_logger, redact_text, redactor
+from bot.logs import Redactor, get_logger, redact_logs, redact_text
 from bot.metrics import Metrics
 from bot.paging import Pager
 from bot.postmortem.render import load_template
 from bot.probes import ProbeRunner
 from bot.runbooks.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.runbooks.defaults import apply_param_defaults, parse_overrides
-from bot.services.approval_cards import expire_due, recover_stranded
+from bot.services.approval_desk import ApprovalDesk
 from bot.services.approvals import ApprovalService
+from bot.services.container import Services
 from bot.services.diagnoses import DiagnosisService
 from bot.services.incidents import IncidentService, parse_tiers
 from bot.services.reviews import ReviewService
 from bot.services.schedules import run_due
+from bot.services.timeline import TimelineService
+from bot.slack.asker import report_failure
 from bot.slack.client import InstrumentedWebClient, create_web_client
 from bot.slack.directory import Directory
-from bot.slack.outage import notice_for, tell_requester
 from bot.slack.outbox import Outbox
 from bot.store import migrations
 from bot.store.embedded import EmbeddedPostgres
 from bot.store.pool import create_pool
-from bot.targets import Targets, TargetsError, load_targets
+from bot.targets import Targets, load_targets
 from bot.tasks import TaskTracker
 
 log = get_logger(__name__)
 
 
-@dataclass
-class Runtime:
-    settings: Settings
-    pool: AsyncConnectionPool
-    coordinator: MemoryCoordinator | RedisCoordinator
-    metrics: Metrics
-    tasks: TaskTracker
+@dataclass(frozen=True)
+class BotConfig:
+    """What the configuration files and settings say, read and validated before anything opens."""
+
     runbooks: Catalogue
     targets: Targets
-    diagnoses: DiagnosisService
+    policy: Policy
+    severities: dict[str, Severity]
+    review_template: jinja2.Template
+    # This bot's secrets (Slack tokens, target credentials), masked in its logs and reviews.
+    redactor: Redactor
+
+
+@dataclass(frozen=True)
+class _Store:
+    dsn: str
+    pool: AsyncConnectionPool
+    embedded: EmbeddedPostgres | None
+
+
+@dataclass(frozen=True)
+class _Clients:
     slack: InstrumentedWebClient
+    coordinator: MemoryCoordinator | RedisCoordinator
     executor: ActionExecutor
+    runner: ProbeRunner
+
+
+@dataclass(kw_only=True)
+class Runtime:
+    settings: Settings
+    metrics: Metrics
+    runbooks: Catalogue
+    targets: Targets
+    redactor: Redactor
+    dsn: str = field(repr=False)
+    embedded: EmbeddedPostgres | None
+    pool: AsyncConnectionPool
+    slack: InstrumentedWebClient
+    coordinator: MemoryCoordinator | RedisCoordinator
+    executor: ActionExecutor
+    tasks: TaskTracker
+    diagnoses: DiagnosisService
     approvals: ApprovalService
     jobs: JobQueue
+    outbox: Outbox
     incidents: IncidentService
     reviews: ReviewService
-    outbox: Outbox
-    embedded: EmbeddedPostgres | None = None
-    dsn: str = field(default="", repr=False)
+    # What the front doors (Slack listeners, schedules) call: one method per use case.
+    services: Services
+    # How to close everything `start` opened, most recent first; `close` unwinds it.
+    _resources: AsyncExitStack = field(default_factory=AsyncExitStack, init=False, repr=False)
+    _drain_timeout: float = field(default=10.0, init=False, repr=False)
 
     @classmethod
     async def start(cls, settings: Settings, *, metrics: Metrics | None = None) -> Runtime:
+        """Open everything in order; if a step fails, close what was opened and re-raise."""
         metrics = metrics or Metrics()
-        _remember_secrets(settings)
-        runbooks, targets = load_runbooks_and_targets(settings)
-        try:
-            policy = load_policy(settings.policy_file)
-        except PolicyError as exc:
-            raise ConfigError(f"OPSBOT_POLICY: {exc}") from None
-        try:
-            template = load_template(settings.review_template)
-        except (OSError, jinja2.TemplateError) as exc:
-            raise ConfigError(f"OPSBOT_REVIEW_TEMPLATE: {exc}") from None
-        try:
-            severities = load_severities(settings.severities_file)
-        except SeverityConfigError as exc:
-            raise ConfigError(f"OPSBOT_SEVERITIES: {exc}") from None
-        redactor.known.update(targets.secrets())
-        embedded: EmbeddedPostgres | None = None
-        if settings.database_url is None:
-            embedded = EmbeddedPostgres(settings.data_dir)
-            dsn = await embedded.start()
-            log.info("embedded_postgres_started", data_dir=str(embedded.pgdata))
-        else:
-            dsn = settings.database_url.get_secret_value()
-        try:
-            await _migrate(dsn)
-            pool = create_pool(dsn)
-            await pool.open(wait=True, timeout=10)
-        except BaseException:
-            if embedded is not None:
-                await embedded.stop()
-            raise
-        redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
-        coordinator = create_coordinator(
-            redis_url, lambda redis: metrics.coordination_backend.set(int(redis))
-        )
-        metrics.coordination_backend.set(1 if redis_url else 0)
-        if isinstance(coordinator, RedisCoordinator) and not await coordinator.ping():
-            log.error("redis_unreachable_at_start_using_in_process_coordination")
-        diagnoses = DiagnosisService(ProbeRunner(targets), coordinator, pool)
-        slack = create_web_client(
-            settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
-            str(settings.slack_api_url) if settings.slack_api_url else None,
-            metrics,
-            settings.slack_timeout_seconds,
-        )
-
-        async def tell_about_failure(exc: BaseException) -> None:
-            await tell_requester(slack, notice_for(exc))
-
-        tasks = TaskTracker(on_change=metrics.tasks_in_flight.set, on_failure=tell_about_failure)
-        executor = ActionExecutor(targets)
-        incident_store = IncidentStore(pool)
-        directory = Directory(slack)
-
-        async def restarts_frozen(channel_id: str) -> bool:
-            incident = await incident_store.in_channel(channel_id)
-            return bool(incident and incident.security_sensitive and incident.status != "resolved")
-
-        async def incident_timeline(channel_id: str, kind: str, text: str, actor: str, key: str) -> None:
-            incident = await incident_store.in_channel(channel_id)
-            if incident is not None:
-                await incident_store.add_event(incident.id, kind=kind, text=text, actor=actor, source_key=key)
-
-        approvals = ApprovalService(
-            pool=pool,
-            catalogue=runbooks,
-            policy=policy,
-            runner=diagnoses.runner,
-            executor=executor,
-            coordinator=coordinator,
-            is_member=directory.includes,
-            restarts_frozen=restarts_frozen,
-            on_event=incident_timeline,
-        )
-        jobs = JobQueue(dsn)
-
-        async def sweep_expired_approvals(tick: datetime) -> None:
-            await expire_due(approvals, slack)
-            await recover_stranded(approvals, slack)
-
-        jobs.periodic("approvals.expire", settings.approval_sweep_cron, sweep_expired_approvals)
-
-        async def scheduled_runbooks(tick: datetime) -> None:
-            await run_due(tick, runbooks, diagnoses, slack)
-
-        jobs.periodic("runbooks.schedules", settings.schedule_tick_cron, scheduled_runbooks)
-        routing_key = settings.pagerduty_routing_key
-        outbox = Outbox(slack, jobs)
-        incidents = IncidentService(
-            incident_store,
-            slack,
-            settings.incident_channel,
-            jobs=jobs,
-            outbox=outbox,
-            directory=directory,
-            pager=Pager(str(settings.pagerduty_url), routing_key.get_secret_value() if routing_key else None),
-            tiers=parse_tiers(settings.escalation),
-            severities=severities,
-            timer_scale=settings.timer_scale,
-        )
-        await jobs.start()
-        return cls(
-            settings,
-            pool,
-            coordinator,
-            metrics,
-            tasks,
-            runbooks,
-            targets,
-            diagnoses,
-            slack,
-            executor,
-            approvals,
-            jobs,
-            incidents,
-            ReviewService(
-                pool,
-                incident_store,
-                slack,
-                template,
-                secrets=set(redactor.known),
-                action_reaction=settings.action_item_reaction,
-                root_cause_reaction=settings.root_cause_reaction,
-            ),
-            outbox,
-            embedded,
-            dsn,
-        )
+        config = load_config(settings)
+        async with AsyncExitStack() as resources:
+            resources.callback(redact_logs(config.redactor))
+            store = await _open_store(resources, settings)
+            clients = await _open_clients(resources, settings, config.targets, metrics)
+            runtime = _assemble(settings, metrics, config, store, clients)
+            _schedule(runtime)
+            resources.push_async_callback(runtime.jobs.stop)
+            await runtime.jobs.start()
+            resources.push_async_callback(runtime._drain_tasks)
+            runtime._resources = resources.pop_all()
+        return runtime
 
     async def ready(self) -> tuple[bool, dict[str, Any]]:
         """Store reachable and schema current (what `/ready` reports)."""
@@ -217,38 +147,253 @@ class Runtime:
         return ok, checks
 
     async def close(self, drain_timeout: float = 10.0) -> None:
-        await self.tasks.drain(drain_timeout)
-        await self.jobs.stop()
-        await self.diagnoses.runner.close()
-        await self.executor.close()
-        await self.coordinator.close()
-        await self.slack.close()
-        await self.pool.close()
-        if self.embedded is not None:
-            await self.embedded.stop()
+        """Let tracked tasks finish (up to `drain_timeout` s), then close everything, newest first."""
+        self._drain_timeout = drain_timeout
+        await self._resources.aclose()
+
+    async def _drain_tasks(self) -> None:
+        await self.tasks.drain(self._drain_timeout)
+
+
+# --- reading the configuration (nothing is open yet) ------------------------------------------
+
+
+def load_config(settings: Settings) -> BotConfig:
+    """Every configuration file the bot reads, validated; a `ConfigError` names what is wrong."""
+    runbooks, targets = load_runbooks_and_targets(settings)
+    try:
+        template = load_template(settings.review_template)
+    except (OSError, jinja2.TemplateError) as exc:
+        raise ConfigError(f"OPSBOT_REVIEW_TEMPLATE: {exc}") from None
+    return BotConfig(
+        runbooks=runbooks,
+        targets=targets,
+        policy=load_policy(settings.policy_file),
+        severities=load_severities(settings.severities_file),
+        review_template=template,
+        redactor=Redactor(_slack_secrets(settings) | targets.secrets()),
+    )
 
 
 def load_runbooks_and_targets(settings: Settings) -> tuple[Catalogue, Targets]:
-    """The runbook catalogue and the targets registry, or one readable line on what is wrong."""
-    try:
-        runbooks = load_catalogue(settings.runbooks_dir)
-    except CatalogueError as exc:
-        more = (
-            f" (and {len(exc.problems) - 1} more; run `opsbot runbooks check`)"
-            if len(exc.problems) > 1
-            else ""
-        )
-        raise ConfigError(f"OPSBOT_RUNBOOKS: {exc.problems[0]}{more}") from None
+    """The runbook catalogue (with OPSBOT_PARAM_DEFAULTS applied) and the targets registry."""
+    runbooks = load_catalogue(settings.runbooks_dir)
     try:
         runbooks = apply_param_defaults(runbooks, parse_overrides(settings.param_defaults))
     except CatalogueError as exc:
         raise ConfigError(f"OPSBOT_PARAM_DEFAULTS: {'; '.join(exc.problems)}") from None
     if settings.targets_file is None:
         return runbooks, Targets({}, source="(no OPSBOT_TARGETS)")
-    try:
-        return runbooks, load_targets(settings.targets_file)
-    except TargetsError as exc:
-        raise ConfigError(f"OPSBOT_TARGETS: {exc}") from None
+    return runbooks, load_targets(settings.targets_file)
+
+
+def _slack_secrets(settings: Settings) -> set[str]:
+    tokens = (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token)
+    return {token.get_secret_value() for token in tokens if token is not None}
+
+
+# --- opening resources: each close is registered before the resource opens ------------------
+
+
+async def _open_store(resources: AsyncExitStack, settings: Settings) -> _Store:
+    """The database (embedded when there is no DATABASE_URL), migrated, and the bot's pool."""
+    embedded: EmbeddedPostgres | None = None
+    if settings.database_url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        resources.push_async_callback(embedded.stop)
+        dsn = await embedded.start()
+        log.info("embedded_postgres_started", data_dir=str(embedded.pgdata))
+    else:
+        dsn = settings.database_url.get_secret_value()
+    await _migrate(dsn)
+    pool = create_pool(dsn)
+    resources.push_async_callback(pool.close)
+    await pool.open(wait=True, timeout=10)
+    return _Store(dsn=dsn, pool=pool, embedded=embedded)
+
+
+async def _open_clients(
+    resources: AsyncExitStack, settings: Settings, targets: Targets, metrics: Metrics
+) -> _Clients:
+    """Slack's Web API client, coordination (Redis or in-process), actions and probes."""
+    slack = create_web_client(
+        settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
+        str(settings.slack_api_url) if settings.slack_api_url else None,
+        metrics,
+        settings.slack_timeout_seconds,
+    )
+    resources.push_async_callback(slack.close)
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    coordinator = create_coordinator(redis_url, lambda redis: metrics.coordination_backend.set(int(redis)))
+    resources.push_async_callback(coordinator.close)
+    metrics.coordination_backend.set(1 if redis_url else 0)
+    if isinstance(coordinator, RedisCoordinator) and not await coordinator.ping():
+        log.error("redis_unreachable_at_start_using_in_process_coordination")
+    executor = ActionExecutor(targets)
+    resources.push_async_callback(executor.close)
+    runner = ProbeRunner(targets)
+    resources.push_async_callback(runner.close)
+    return _Clients(slack=slack, coordinator=coordinator, executor=executor, runner=runner)
+
+
+# --- building the services (construction only; nothing here opens a connection) -------------
+
+
+def _assemble(
+    settings: Settings, metrics: Metrics, config: BotConfig, store: _Store, clients: _Clients
+) -> Runtime:
+    slack, pool = clients.slack, store.pool
+    incident_store = IncidentStore(pool)
+    directory = Directory(slack)
+    diagnoses = DiagnosisService(
+        clients.runner, clients.coordinator, pool, catalogue=config.runbooks, client=slack
+    )
+    jobs = JobQueue(store.dsn)
+    outbox = Outbox(slack, jobs)
+    tasks = _tasks(metrics, slack)
+    approvals = _approvals(config, store, clients, diagnoses, incident_store, directory)
+    incidents = _incidents(
+        settings, config, slack, incident_store, directory, jobs, outbox, diagnoses, approvals
+    )
+    reviews = _reviews(settings, config, pool, incident_store, slack)
+    services = Services(
+        catalogue=config.runbooks,
+        diagnoses=diagnoses,
+        approvals=ApprovalDesk(approvals, slack, outbox),
+        incidents=incidents,
+        timeline=TimelineService(incident_store, slack),
+        reviews=reviews,
+        tasks=tasks,
+        client=slack,
+    )
+    return Runtime(
+        settings=settings,
+        metrics=metrics,
+        runbooks=config.runbooks,
+        targets=config.targets,
+        redactor=config.redactor,
+        dsn=store.dsn,
+        embedded=store.embedded,
+        pool=pool,
+        slack=slack,
+        coordinator=clients.coordinator,
+        executor=clients.executor,
+        tasks=tasks,
+        diagnoses=diagnoses,
+        approvals=approvals,
+        jobs=jobs,
+        outbox=outbox,
+        incidents=incidents,
+        reviews=reviews,
+        services=services,
+    )
+
+
+def _tasks(metrics: Metrics, slack: InstrumentedWebClient) -> TaskTracker:
+    """Background work listeners start; when it fails, the person who asked is told."""
+
+    async def tell_about_failure(exc: BaseException) -> None:
+        await report_failure(slack, exc)
+
+    return TaskTracker(on_change=metrics.tasks_in_flight.set, on_failure=tell_about_failure)
+
+
+def _reviews(
+    settings: Settings,
+    config: BotConfig,
+    pool: AsyncConnectionPool,
+    incident_store: IncidentStore,
+    slack: InstrumentedWebClient,
+) -> ReviewService:
+    return ReviewService(
+        pool,
+        incident_store,
+        slack,
+        config.review_template,
+        secrets=set(config.redactor.secrets),
+        action_reaction=settings.action_item_reaction,
+        root_cause_reaction=settings.root_cause_reaction,
+    )
+
+
+def _approvals(
+    config: BotConfig,
+    store: _Store,
+    clients: _Clients,
+    diagnoses: DiagnosisService,
+    incident_store: IncidentStore,
+    directory: Directory,
+) -> ApprovalService:
+    async def restarts_frozen(channel_id: str) -> bool:
+        incident = await incident_store.in_channel(channel_id)
+        return bool(incident and incident.security_sensitive and incident.status != "resolved")
+
+    async def incident_timeline(channel_id: str, kind: str, text: str, actor: str, key: str) -> None:
+        incident = await incident_store.in_channel(channel_id)
+        if incident is not None:
+            await incident_store.add_event(incident.id, kind=kind, text=text, actor=actor, source_key=key)
+
+    return ApprovalService(
+        pool=store.pool,
+        catalogue=config.runbooks,
+        policy=config.policy,
+        runner=diagnoses.runner,
+        executor=clients.executor,
+        coordinator=clients.coordinator,
+        is_member=directory.includes,
+        restarts_frozen=restarts_frozen,
+        on_event=incident_timeline,
+    )
+
+
+def _incidents(
+    settings: Settings,
+    config: BotConfig,
+    slack: InstrumentedWebClient,
+    incident_store: IncidentStore,
+    directory: Directory,
+    jobs: JobQueue,
+    outbox: Outbox,
+    diagnoses: DiagnosisService,
+    approvals: ApprovalService,
+) -> IncidentService:
+    routing_key = settings.pagerduty_routing_key
+
+    async def open_approvals(channel: str) -> int:
+        return len(await approvals.store.pending_in(channel))
+
+    return IncidentService(
+        incident_store,
+        slack,
+        settings.incident_channel,
+        jobs=jobs,
+        outbox=outbox,
+        directory=directory,
+        pager=Pager(str(settings.pagerduty_url), routing_key.get_secret_value() if routing_key else None),
+        tiers=parse_tiers(settings.escalation),
+        severities=config.severities,
+        diagnoses=diagnoses,
+        open_approvals=open_approvals,
+        timer_scale=settings.timer_scale,
+    )
+
+
+def _schedule(runtime: Runtime) -> None:
+    """The periodic jobs, registered before the queue starts: approval expiry and scheduled runbooks."""
+    settings, desk = runtime.settings, runtime.services.approvals
+
+    async def sweep_expired_approvals(tick: datetime) -> None:
+        await desk.expire_due()
+        await desk.recover_stranded()
+
+    async def scheduled_runbooks(tick: datetime) -> None:
+        await run_due(tick, runtime.runbooks, runtime.diagnoses)
+
+    runtime.jobs.periodic("approvals.expire", settings.approval_sweep_cron, sweep_expired_approvals)
+    runtime.jobs.periodic("runbooks.schedules", settings.schedule_tick_cron, scheduled_runbooks)
+
+
+# --- migrations -------------------------------------------------------------------------------
 
 
 async def _migrate(dsn: str) -> None:
@@ -266,25 +411,20 @@ async def _migrate(dsn: str) -> None:
 
 async def run_migrations(settings: Settings) -> list[migrations.Migration]:
     """`opsbot migrate`: apply pending migrations and report what was applied."""
-    embedded = EmbeddedPostgres(settings.data_dir) if settings.database_url is None else None
-    dsn = await embedded.start() if embedded else settings.database_url.get_secret_value()  # type: ignore[union-attr]
-    try:
-        async with await psycopg.AsyncConnection.connect(dsn, connect_timeout=10) as conn:
-            return await migrations.migrate(conn)
-    except psycopg.OperationalError as exc:
-        raise ConfigError(f"DATABASE_URL: cannot connect ({_first_line(exc)})") from None
-    finally:
-        if embedded:
-            await embedded.stop()
+    async with AsyncExitStack() as resources:
+        if settings.database_url is None:
+            embedded = EmbeddedPostgres(settings.data_dir)
+            resources.push_async_callback(embedded.stop)
+            dsn = await embedded.start()
+        else:
+            dsn = settings.database_url.get_secret_value()
+        try:
+            async with await psycopg.AsyncConnection.connect(dsn, connect_timeout=10) as conn:
+                return await migrations.migrate(conn)
+        except psycopg.OperationalError as exc:
+            raise ConfigError(f"DATABASE_URL: cannot connect ({_first_line(exc)})") from None
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return redact_text(text[0]) if text else type(exc).__name__
-
-
-def _remember_secrets(settings: Settings) -> None:
-    """Teach the log redactor the secret values so they are masked wherever they appear."""
-    for secret in (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token):
-        if secret is not None:
-            redactor.known.add(secret.get_secret_value())

@@ -18,26 +18,27 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
-import yaml
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
     StringConstraints,
-    TypeAdapter,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
+from bot.yaml_config import ConfigFileError, Invalid, Location, load_yaml_model, validate_model
+
+SETTING = "OPSBOT_TARGETS"
 TARGET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 TargetName = Annotated[str, StringConstraints(pattern=TARGET_NAME_PATTERN)]
 
@@ -48,8 +49,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _MIN_SECRET_LEN = 4
 
 
-class TargetsError(Exception):
-    """The targets file is missing or invalid; the message is one line naming the file and field."""
+class TargetsError(ConfigFileError):
+    """The targets file is missing or invalid; one `OPSBOT_TARGETS: file: field: message` line per problem."""
 
 
 class UnknownTarget(LookupError):
@@ -220,8 +221,30 @@ Target = Annotated[
     PostgresTarget | RedisTarget | HttpTarget | PrometheusTarget | CommandTarget,
     Field(discriminator="kind"),
 ]
-_TARGET = TypeAdapter[Target](Target)
-_KINDS = ("postgres", "redis", "http", "prometheus", "command")
+
+
+def _target_name(name: str) -> str:
+    if not re.fullmatch(TARGET_NAME_PATTERN, name):
+        raise ValueError(
+            "target names are lowercase letters, digits and _ (starting with a letter, at most 63 characters)"
+        )
+    return name
+
+
+class TargetsFile(BaseModel):
+    """The file named by OPSBOT_TARGETS: one top-level key, `targets`, mapping names to targets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    targets: dict[Annotated[str, AfterValidator(_target_name)], Target]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_targets(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or set(data) != {"targets"}:
+            raise ValueError("expected a single top-level key 'targets'")
+        return data
+
 
 T = TypeVar("T", PostgresTarget, RedisTarget, HttpTarget, PrometheusTarget, CommandTarget)
 
@@ -274,97 +297,51 @@ class Targets:
         cls, data: object, *, source: str = "<memory>", environ: Mapping[str, str] | None = None
     ) -> Targets:
         """Validate a parsed targets document (`{"targets": {name: {...}}}`), expanding `${VAR}`."""
-        env = os.environ if environ is None else environ
-        if not isinstance(data, Mapping) or set(data) != {"targets"}:
-            raise TargetsError(f"{source}: expected a single top-level key 'targets'")
-        entries = data["targets"]
-        if not isinstance(entries, Mapping):
-            raise TargetsError(f"{source}: targets: expected a mapping of target names")
-        targets: dict[str, Target] = {}
-        for name, entry in entries.items():
-            where = f"targets.{name}"
-            if not isinstance(name, str) or not re.fullmatch(TARGET_NAME_PATTERN, name):
-                raise TargetsError(
-                    f"{source}: {where}: target names are lowercase letters, digits and _"
-                    " (starting with a letter, at most 63 characters)"
-                )
-            expanded = _expand(entry, env, f"{source}: {where}")
-            try:
-                targets[name] = _TARGET.validate_python(expanded)
-            except ValidationError as exc:
-                raise TargetsError(f"{source}: {where}{_describe(exc)}") from None
-        return cls(targets, source=source)
+        checked = validate_model(
+            data, TargetsFile, setting=SETTING, source=source, error=TargetsError, prepare=_expander(environ)
+        )
+        return cls(checked.targets, source=source)
 
 
 def load_targets(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> Targets:
-    """Read and validate a targets file; raise `TargetsError` with one readable line on any problem."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TargetsError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
-    except yaml.YAMLError as exc:
-        raise TargetsError(f"{source}: invalid YAML: {_yaml_problem(exc)}") from None
-    return Targets.parse(data, source=source, environ=environ)
+    """Read and validate a targets file; raise `TargetsError` listing every problem."""
+    checked = load_yaml_model(
+        Path(path), TargetsFile, setting=SETTING, error=TargetsError, prepare=_expander(environ)
+    )
+    return Targets(checked.targets, source=str(path))
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys, which PyYAML would otherwise silently overwrite."""
+def _expander(environ: Mapping[str, str] | None) -> Callable[[Any], Any]:
+    """The step before validation: `${NAME}` in any string value becomes that environment variable;
+    every variable that is not set is a problem at the place it is used."""
+    env = os.environ if environ is None else environ
+
+    def expand(document: Any) -> Any:
+        unset: list[tuple[Location, str]] = []
+        expanded = _expand(document, env, (), unset)
+        if unset:
+            raise Invalid(unset)
+        return expanded
+
+    return expand
 
 
-def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return f"line {mark.line + 1}: {problem}" if mark is not None else str(problem)
-
-
-def _expand(value: Any, env: Mapping[str, str], where: str) -> Any:
-    """Replace `${NAME}` in every string value; an unset variable is an error that names it."""
+def _expand(value: Any, env: Mapping[str, str], where: tuple[str | int, ...], unset: list[Any]) -> Any:
     if isinstance(value, str):
 
         def lookup(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in env:
-                raise TargetsError(f"{where}: environment variable {name} is not set")
+                unset.append((where, f"environment variable {name} is not set"))
+                return match.group(0)
             return env[name]
 
         return _ENV_REF.sub(lookup, value)
     if isinstance(value, Mapping):
-        return {key: _expand(item, env, f"{where}.{key}") for key, item in value.items()}
+        return {key: _expand(item, env, (*where, key), unset) for key, item in value.items()}
     if isinstance(value, list):
-        return [_expand(item, env, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [_expand(item, env, (*where, i), unset) for i, item in enumerate(value)]
     return value
-
-
-def _describe(exc: ValidationError) -> str:
-    """One line from pydantic's report: `.field: message`, never echoing the (possibly secret) input."""
-    first = exc.errors(include_input=False)[0]
-    loc = [str(part) for part in first.get("loc", ())]
-    if loc and loc[0] in _KINDS:
-        loc = loc[1:]  # the discriminator tag pydantic puts first
-    field = "".join(f".{part}" for part in loc)
-    if first["type"] == "union_tag_not_found":
-        return f".kind: missing (one of {', '.join(_KINDS)})"
-    if first["type"] == "union_tag_invalid":
-        kind = (first.get("ctx") or {}).get("tag", "?")
-        return f".kind: unknown kind {kind!r} (one of {', '.join(_KINDS)})"
-    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-    return f"{field}: {message}"
 
 
 def _resolve_program(program: str) -> str:

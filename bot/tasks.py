@@ -36,14 +36,16 @@ class TaskTracker:
         return task
 
     async def _guarded(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        """Runs in the spawning request's context, so `on_failure` can still tell who asked."""
+        """Runs in the spawning request's context, so `on_failure` can still tell who asked; a failure
+        it was handed is its to log and answer."""
         try:
             return await coro
         except Exception as exc:
-            if self._on_failure is not None:
-                with suppress(Exception):
-                    await self._on_failure(exc)
-            raise
+            if self._on_failure is None:
+                raise
+            with suppress(Exception):
+                await self._on_failure(exc)
+            return None
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

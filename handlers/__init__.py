@@ -1,7 +1,8 @@
-"""Slack listeners, one module per command family.
+"""Slack listeners, one module per command family or interaction: thin, module-level functions.
 
-Each module declares what it needs from Slack (`slash_commands(runbooks)`, `SCOPES`, `EVENTS`)
-and a `register(app, runtime, catalogue)`; the manifest and help text come from those declarations.
+Each module declares what it needs from Slack (`slash_commands(runbooks)`, `SCOPES`, `EVENTS`) and
+its listener table (`listeners(runbooks)`); the manifest and help text come from those declarations,
+and `register_all` registers every table through one guard (`handlers.listening`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.commands import CommandCatalogue
 from bot.runbooks.catalogue import Catalogue
-from bot.runtime import Runtime
 from handlers import approvals, incidents, opsbot, reviews, runbooks, timeline
+from handlers.listening import register
 
 MODULES: tuple[ModuleType, ...] = (opsbot, incidents, timeline, runbooks, approvals, reviews)
 
@@ -34,6 +35,6 @@ def subscribed_events() -> list[str]:
     return sorted({event for module in MODULES for event in module.EVENTS})
 
 
-def register_all(app: AsyncApp, runtime: Runtime, catalogue: CommandCatalogue) -> None:
+def register_all(app: AsyncApp, runbooks: Catalogue) -> None:
     for module in MODULES:
-        module.register(app, runtime, catalogue)
+        register(app, module.listeners(runbooks))

@@ -12,31 +12,41 @@ exit or the deadline all come back as an `ActionResult` with a short, redacted `
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.actions.command import check_command_run, run_command_run
 from bot.actions.http import run_http_call
 from bot.actions.postgres import run_postgres_write
 from bot.actions.redis import check_redis_write, run_redis_write
 from bot.actions.result import ActionResult, ActionStatus, Outcome
-from bot.logs import get_logger, redact_text, redact_value
-from bot.probes.base import Call, ProbeFailed, ProbeSpecError
+from bot.logs import get_logger
+from bot.probes.attempt import Terms, attempt
+from bot.probes.base import Call, ProbeSpecError
 from bot.probes.http import client_session
 from bot.probes.postgres import PostgresPools
 from bot.probes.redis import RedisClients
-from bot.probes.runner import TARGET_FAILURES, failure_reason
 from bot.runbooks.steps import CommandRun, HttpCall, ManualSteps, PostgresWrite, RedisWrite
 from bot.targets import CommandTarget, HttpTarget, PostgresTarget, RedisTarget, Targets, UnknownTarget
 
 log = get_logger(__name__)
 
 ExecutableStep = PostgresWrite | RedisWrite | HttpCall | CommandRun
+
+ACTION_TERMS: Terms[ActionStatus] = Terms(
+    ok="succeeded",
+    error="failed",
+    timeout="timeout",
+    event="action_finished",
+    ok_level=logging.INFO,
+    log=log,
+    # Unlike a probe, an action may have changed something before the deadline hit.
+    timeout_caveat="; it may or may not have taken effect",
+)
 
 
 class ActionExecutor:
@@ -90,50 +100,27 @@ class ActionExecutor:
         assert not isinstance(step, ManualSteps)  # check() refused it
         if missing := sorted(step.param_names() - set(params)):
             raise ProbeSpecError(f"action needs parameter {missing[0]!r}, which was not given")
-        # Every target's secrets, not only this one's: an answer may quote another's.
-        secrets = self._targets.secrets()
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        call = Call(params=params, run_id=run_id, timeout_s=timeout_s, deadline=started + timeout_s)
-        outcome = Outcome()
-        status: ActionStatus = "succeeded"
-        error: str | None = None
-        try:
-            async with asyncio.timeout_at(call.deadline):
-                outcome = await self._dispatch(step, call)
-            if outcome.error is not None:
-                status, error = "failed", outcome.error
-        except ProbeFailed as exc:
-            status = "timeout" if exc.status == "timeout" else "failed"
-            error = exc.message
-        except (TimeoutError, RedisTimeoutError):
-            # Unlike a probe, an action may have changed something before the deadline hit.
-            status, error = "timeout", f"timed out after {timeout_s:g}s; it may or may not have taken effect"
-        except TARGET_FAILURES as exc:
-            status, error = "failed", failure_reason(exc)
-        latency_ms = round((loop.time() - started) * 1000.0, 2)
-        error = redact_text(error, secrets) if error is not None else None
-        result = ActionResult(
-            status=status,
-            values=redact_value(outcome.values, secrets),
-            columns=outcome.columns,
-            rows=redact_value(outcome.rows, secrets),
-            output=redact_text(outcome.output, secrets),
-            truncated=outcome.truncated,
-            latency_ms=latency_ms,
-            error=error,
-        )
-        report = log.info if status == "succeeded" else log.warning
-        report(
-            "action_finished",
+        done = await attempt(
+            ACTION_TERMS,
+            self._dispatch,
+            step,
+            params,
             run_id=run_id,
-            target=step.target,
-            kind=step.kind,
-            status=status,
-            latency_ms=latency_ms,
-            error=error,
+            timeout_s=timeout_s,
+            targets=self._targets,
+            refusal=lambda outcome: outcome.error,
         )
-        return result
+        outcome = done.answer or Outcome()
+        return ActionResult(
+            status=done.status,
+            values=outcome.values,
+            columns=outcome.columns,
+            rows=outcome.rows,
+            output=outcome.output,
+            truncated=outcome.truncated,
+            latency_ms=done.latency_ms,
+            error=done.error,
+        )
 
     async def _dispatch(self, step: ExecutableStep, call: Call) -> Outcome:
         targets = self._targets

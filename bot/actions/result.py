@@ -8,11 +8,13 @@ with secrets already redacted, so it can be stored, audited and posted as it is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.logs import redact_text, redact_value
 from bot.probes.result import Scalar
 
 ActionStatus = Literal["succeeded", "failed", "timeout"]
@@ -52,6 +54,16 @@ class Outcome:
     output: str = ""
     truncated: bool = False
     error: str | None = None
+
+    def redacted(self, secrets: Collection[str]) -> Self:
+        """A copy with `secrets` masked wherever the target's own words appear."""
+        return replace(
+            self,
+            values=redact_value(self.values, secrets),
+            rows=redact_value(self.rows, secrets),
+            output=redact_text(self.output, secrets),
+            error=redact_text(self.error, secrets) if self.error is not None else None,
+        )
 
 
 def head_text(text: str, limit: int = OUTPUT_CHARS) -> tuple[str, bool]:

@@ -17,14 +17,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.yaml_config import ConfigFileError, load_yaml_model
 
 Principal = Annotated[str, Field(pattern=r"^([UWS][A-Z0-9]{2,20}|[a-z0-9][a-z0-9._-]{0,79})$")]
 
 
-class PolicyError(Exception):
-    """The policy file is missing or invalid; one line naming the file and the field."""
+class PolicyError(ConfigFileError):
+    """The policy file is missing or invalid; one `OPSBOT_POLICY: file: field: message` line per problem."""
 
 
 class Rule(BaseModel):
@@ -76,14 +77,4 @@ class Policy(BaseModel):
 def load_policy(path: Path | None) -> Policy:
     if path is None:
         return Policy()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return Policy.model_validate(raw)
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise PolicyError(f"{path}: {where}: {err['msg']}") from None
+    return load_yaml_model(path, Policy, setting="OPSBOT_POLICY", error=PolicyError)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from bot.yaml_config import ConfigFileError, load_yaml_model
 
 SeverityName = Literal["p0", "p1", "p2", "p3"]
 
@@ -71,8 +72,12 @@ class SeverityOverride(BaseModel):
     announce_updates: bool | None = None
 
 
-class SeverityConfigError(Exception):
-    """The severities file is missing or invalid; one line naming the file and the field."""
+class SeverityOverrides(RootModel[dict[SeverityName, SeverityOverride]]):
+    """The severities file: what changes for which level."""
+
+
+class SeverityConfigError(ConfigFileError):
+    """The severities file is missing or invalid; one `OPSBOT_SEVERITIES: file: field: message` each."""
 
 
 def load_severities(path: Path | None) -> dict[str, Severity]:
@@ -83,17 +88,10 @@ def load_severities(path: Path | None) -> dict[str, Severity]:
     """
     if path is None:
         return dict(SEVERITIES)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        overrides = TypeAdapter(dict[SeverityName, SeverityOverride]).validate_python(raw)
-    except OSError as exc:
-        raise SeverityConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise SeverityConfigError(f"{path}: not valid YAML: {exc}") from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise SeverityConfigError(f"{path}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    overrides = load_yaml_model(
+        path, SeverityOverrides, setting="OPSBOT_SEVERITIES", error=SeverityConfigError
+    )
     merged = dict(SEVERITIES)
-    for name, override in overrides.items():
+    for name, override in overrides.root.items():
         merged[name] = merged[name].model_copy(update=override.model_dump(exclude_unset=True))
     return merged

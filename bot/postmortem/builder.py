@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
+from bot.approvals.store import ApprovalRecord
 from bot.postmortem.facts import Message, ReviewFacts
 
 TO_FILL = "_To fill:_"
@@ -18,6 +20,12 @@ _ACTION_LINE = re.compile(r"^\s*(?:[-*•]\s*)?(TODO|Action)\s*:\s*(.+)$", re.I 
 _ROOT_CAUSE_LINE = re.compile(r"^\s*root cause\s*:\s*(.+)$", re.I | re.M)
 _MENTION = re.compile(r"@([A-Za-z0-9._-]+)")
 _SLACK_USER = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")
+
+_LESSONS = (
+    "1. What went well?",
+    "2. What went wrong, or was harder than it should have been?",
+    "3. Where did we get lucky?",
+)
 
 
 class Milestone(BaseModel):
@@ -64,6 +72,68 @@ def duration_minutes(facts: ReviewFacts) -> int | None:
     return max(0, round((incident.resolved_at - incident.declared_at).total_seconds() / 60))
 
 
+def build(facts: ReviewFacts) -> ReviewDraft:
+    root_cause, root_cause_at = _root_cause(facts)
+    milestones = _milestones(facts, root_cause_at)
+    return ReviewDraft(
+        title=_title(facts),
+        summary=_summary(facts),
+        impact=_impact(facts),
+        root_cause=root_cause or _root_cause_to_fill(facts),
+        timeline=_timeline(facts, milestones),
+        milestones=milestones,
+        resolution=_resolution(facts),
+        follow_ups=_follow_ups(facts),
+        lessons=list(_LESSONS),
+        checked=_checked(facts),
+        actions=_actions(facts),
+        updates=_updates(facts),
+        missing=_missing(facts, milestones, root_cause),
+    )
+
+
+def _title(facts: ReviewFacts) -> str:
+    incident = facts.incident
+    return f"Incident Review - {incident.declared_at:%Y-%m-%d %H:%M} — {incident.id}: {incident.title}"
+
+
+def _summary(facts: ReviewFacts) -> str:
+    if facts.edits.summary:
+        return facts.edits.summary
+    incident = facts.incident
+    minutes = duration_minutes(facts)
+    state = (
+        f"resolved at {hhmm(incident.resolved_at)} UTC after {minutes} minutes"
+        if minutes is not None
+        else "still open when this draft was made"
+    )
+    summary = (
+        f'{incident.severity.upper()} incident {incident.id}, "{incident.title}", declared by '
+        f"{_name(facts, incident.declared_by)} at {incident.declared_at:%Y-%m-%d %H:%M} UTC, {state}."
+    )
+    if incident.summary:
+        summary += f" Resolution summary: {incident.summary}"
+    return summary
+
+
+def _impact(facts: ReviewFacts) -> list[str]:
+    minutes = duration_minutes(facts)
+    users_affected = facts.edits.users_affected
+    service = facts.incident.service
+    impact = [
+        f"- Duration: {minutes} minutes" if minutes is not None else f"- Duration: {TO_FILL} still open",
+        f"- Users affected: {users_affected}"
+        if users_affected
+        else f"- Users affected: {TO_FILL} not recorded",
+        f"- Services impacted: {service}"
+        if service
+        else f"- Services impacted: {TO_FILL} no service was recorded",
+    ]
+    if facts.edits.impact:
+        impact.append(f"- {facts.edits.impact}")
+    return impact
+
+
 def _root_cause(facts: ReviewFacts) -> tuple[str | None, datetime | None]:
     if facts.edits.root_cause:
         return facts.edits.root_cause, None
@@ -79,64 +149,18 @@ def _root_cause(facts: ReviewFacts) -> tuple[str | None, datetime | None]:
     return None, None
 
 
-def _follow_ups(facts: ReviewFacts) -> list[str]:
-    items: list[str] = []
-    for message in facts.messages:
-        texts = [m.group(2).strip() for m in _ACTION_LINE.finditer(message.text)]
-        if not texts and facts.action_reaction in message.reactions:
-            texts = [message.text.strip()]
-        for text in texts:
-            owners = sorted(set(_MENTION.findall(text))) or [
-                facts.users.get(message.user or "", message.user or "")
-            ]
-            owner = ", ".join(f"@{o}" for o in owners if o) or "owner to fill"
-            items.append(f"- [ ] {text} — owner: {owner} (from {hhmm(message.at)})")
-    return items
+def _root_cause_to_fill(facts: ReviewFacts) -> str:
+    return (
+        f"{TO_FILL} no root cause was recorded (`/incident root-cause`, or mark the "
+        f"message with :{facts.root_cause_reaction}:)."
+    )
 
 
-def build(facts: ReviewFacts) -> ReviewDraft:
+def _milestones(facts: ReviewFacts, root_cause_at: datetime | None) -> list[Milestone]:
     incident = facts.incident
-    missing: list[str] = []
-    minutes = duration_minutes(facts)
-    root_cause, root_cause_at = _root_cause(facts)
-
-    if facts.edits.summary:
-        summary = facts.edits.summary
-    else:
-        state = (
-            f"resolved at {hhmm(incident.resolved_at)} UTC after {minutes} minutes"
-            if minutes is not None
-            else "still open when this draft was made"
-        )
-        summary = (
-            f'{incident.severity.upper()} incident {incident.id}, "{incident.title}", declared by '
-            f"{_name(facts, incident.declared_by)} at {incident.declared_at:%Y-%m-%d %H:%M} UTC, {state}."
-        )
-        if incident.summary:
-            summary += f" Resolution summary: {incident.summary}"
-
-    impact = [
-        f"- Duration: {minutes} minutes" if minutes is not None else f"- Duration: {TO_FILL} still open"
-    ]
-    users_affected = facts.edits.users_affected
-    impact.append(
-        f"- Users affected: {users_affected}"
-        if users_affected
-        else f"- Users affected: {TO_FILL} not recorded"
-    )
-    impact.append(
-        f"- Services impacted: {incident.service}"
-        if incident.service
-        else f"- Services impacted: {TO_FILL} no service was recorded"
-    )
-    if facts.edits.impact:
-        impact.append(f"- {facts.edits.impact}")
-    if not users_affected:
-        missing.append("users affected")
-
     paged = next((e for e in facts.timeline if e.kind == "paged"), None)
     mitigated = next((e for e in facts.timeline if e.kind == "approval.succeeded"), None)
-    milestones = [
+    return [
         Milestone(name="Incident detected", at=incident.declared_at, source="declared"),
         Milestone(name="On-call paged", at=paged.at if paged else None, source="paged"),
         Milestone(name="Root cause identified", at=root_cause_at, source="root cause"),
@@ -145,24 +169,57 @@ def build(facts: ReviewFacts) -> ReviewDraft:
         ),
         Milestone(name="Service restored", at=incident.resolved_at, source="resolved"),
     ]
-    timeline = [
+
+
+def _timeline(facts: ReviewFacts, milestones: list[Milestone]) -> list[str]:
+    """The milestones (or what is missing for each), a blank line, then every timeline event."""
+    marks = [
         f"- {hhmm(m.at)}: {m.name}" if m.at else f"- {TO_FILL} {m.name} (no {m.source} event)"
         for m in milestones
     ]
-    missing += [m.name.lower() for m in milestones if m.at is None]
-    timeline.append("")
-    timeline += [
+    events = [
         f"- {hhmm(e.at)}: {_names(facts, e.text)}" + (f" ({_name(facts, e.actor)})" if e.actor else "")
         for e in facts.timeline
     ]
+    return [*marks, "", *events]
 
+
+def _resolution(facts: ReviewFacts) -> str:
+    resolution = facts.incident.summary or f"{TO_FILL} the incident has no resolution summary yet."
     succeeded = [a for a in facts.approvals if a.state == "succeeded"]
-    resolution = incident.summary or f"{TO_FILL} the incident has no resolution summary yet."
     if succeeded:
         resolution += "\n\nActions that ran: " + "; ".join(
             f"{a.action_id} on {a.target} ({a.id})" for a in succeeded
         )
+    return resolution
 
+
+def _follow_ups(facts: ReviewFacts) -> list[str]:
+    """Every `TODO:`/`Action:` line (or message marked with the action reaction), then the standard two."""
+    items = [
+        _follow_up(facts, message, text)
+        for message in facts.messages
+        for text in _follow_up_texts(facts, message)
+    ]
+    return [*items, "- [ ] Update runbook", "- [ ] Add monitoring alert"]
+
+
+def _follow_up_texts(facts: ReviewFacts, message: Message) -> list[str]:
+    texts = [m.group(2).strip() for m in _ACTION_LINE.finditer(message.text)]
+    if not texts and facts.action_reaction in message.reactions:
+        texts = [message.text.strip()]
+    return texts
+
+
+def _follow_up(facts: ReviewFacts, message: Message, text: str) -> str:
+    """The item, owned by whoever it @mentions, else by whoever wrote it."""
+    owners = sorted(set(_MENTION.findall(text))) or [facts.users.get(message.user or "", message.user or "")]
+    owner = ", ".join(f"@{o}" for o in owners if o) or "owner to fill"
+    return f"- [ ] {text} — owner: {owner} (from {hhmm(message.at)})"
+
+
+def _checked(facts: ReviewFacts) -> list[str]:
+    """One line per diagnosis run from Slack, with the checks that came back red."""
     checked = []
     for run in facts.diagnoses:
         red = f" — red: {', '.join(run.red)}" if run.red else ""
@@ -170,54 +227,53 @@ def build(facts: ReviewFacts) -> ReviewDraft:
             f"- {hhmm(run.at)} `{run.runbook_id}` {run.title}: **{run.overall.upper()}**{red}"
             f" (asked by {_name(facts, run.requested_by)})"
         )
+    return checked or [f"- {TO_FILL} no diagnosis was run from Slack during this incident."]
 
-    actions = []
-    for record in facts.approvals:
-        who = ", ".join(_name(facts, u) for u in record.approvers) or "nobody"
-        line = (
-            f"- {hhmm(record.created_at)} {record.id} `{record.action_id}` on `{record.target}` "
-            f'({record.risk}): requested by {_name(facts, record.requester)} — "{record.reason}"; '
-            f"approved by {who}; outcome: **{record.state}**"
-        )
-        before, after = record.before_values or {}, record.after_values or {}
-        changes = [
-            f"{(after.get(k) or before.get(k) or {}).get('title', k)} "
-            f"{before.get(k, {}).get('value', '?')} → {after.get(k, {}).get('value', '?')}"
-            for k in dict.fromkeys([*before, *after])
-        ]
-        if changes:
-            line += "; before → after: " + ", ".join(changes)
-        actions.append(line)
 
+def _actions(facts: ReviewFacts) -> list[str]:
+    lines = [_action(facts, record) for record in facts.approvals]
+    return lines or ["- No approved actions were requested during this incident."]
+
+
+def _action(facts: ReviewFacts, record: ApprovalRecord) -> str:
+    """Who asked for the action, why, who approved it, how it ended, and what it changed."""
+    who = ", ".join(_name(facts, u) for u in record.approvers) or "nobody"
+    line = (
+        f"- {hhmm(record.created_at)} {record.id} `{record.action_id}` on `{record.target}` "
+        f'({record.risk}): requested by {_name(facts, record.requester)} — "{record.reason}"; '
+        f"approved by {who}; outcome: **{record.state}**"
+    )
+    changes = _changes(record.before_values or {}, record.after_values or {})
+    if changes:
+        line += "; before → after: " + ", ".join(changes)
+    return line
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """'Queue depth 120 → 3' for every value measured before or after, in first-seen order."""
+    return [
+        f"{(after.get(k) or before.get(k) or {}).get('title', k)} "
+        f"{before.get(k, {}).get('value', '?')} → {after.get(k, {}).get('value', '?')}"
+        for k in dict.fromkeys([*before, *after])
+    ]
+
+
+def _updates(facts: ReviewFacts) -> list[str]:
     updates = [
         f"- {hhmm(e.at)}: {e.text.removeprefix('Update: ')} ({_name(facts, e.actor)})"
         for e in facts.timeline
         if e.kind == "update"
     ]
-    follow_ups = [*_follow_ups(facts), "- [ ] Update runbook", "- [ ] Add monitoring alert"]
+    return updates or ["- No status updates were posted."]
+
+
+def _missing(facts: ReviewFacts, milestones: list[Milestone], root_cause: str | None) -> list[str]:
+    """What the data could not fill, in the order the review asks for it."""
+    missing = [] if facts.edits.users_affected else ["users affected"]
+    missing += [m.name.lower() for m in milestones if m.at is None]
     if root_cause is None:
         missing.append("root cause")
-    return ReviewDraft(
-        title=f"Incident Review - {incident.declared_at:%Y-%m-%d %H:%M} — {incident.id}: {incident.title}",
-        summary=summary,
-        impact=impact,
-        root_cause=root_cause
-        or f"{TO_FILL} no root cause was recorded (`/incident root-cause`, or mark the "
-        f"message with :{facts.root_cause_reaction}:).",
-        timeline=timeline,
-        milestones=milestones,
-        resolution=resolution,
-        follow_ups=follow_ups,
-        lessons=[
-            "1. What went well?",
-            "2. What went wrong, or was harder than it should have been?",
-            "3. Where did we get lucky?",
-        ],
-        checked=checked or [f"- {TO_FILL} no diagnosis was run from Slack during this incident."],
-        actions=actions or ["- No approved actions were requested during this incident."],
-        updates=updates or ["- No status updates were posted."],
-        missing=missing,
-    )
+    return missing
 
 
 def messages_worth_keeping(messages: list[Message]) -> list[Message]:

@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.errors import UserError
 from bot.logs import get_logger
 
 log = get_logger(__name__)
@@ -32,7 +33,7 @@ LOOKUP_CONCURRENCY = 8
 _NOT_FOUND = {"user_not_found", "users_not_found", "channel_not_found"}
 
 
-class HistoryError(Exception):
+class HistoryError(UserError):
     """A history read that failed for good: which channel, which method, and Slack's error code."""
 
     def __init__(self, channel: str, method: str, error: str) -> None:

@@ -1,7 +1,8 @@
 """Probes: typed, time-boxed, read-only looks at real systems named in the targets registry.
 
 One module per target kind (postgres, redis, http, prometheus, command) holds its spec model and
-its run function; `runner` ties them to the registry and owns the connections.
+its run function; `runner` ties them to the registry and owns the connections; `attempt` is the
+skeleton around one call (deadline, failures, redaction, log line) that probes and actions share.
 """
 
 from bot.probes.base import ProbeSpecError

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.logs import redact_value
 from bot.probes.result import Scalar
 from bot.targets import TargetName
 
@@ -100,6 +101,10 @@ class Findings:
     columns: list[str] = field(default_factory=list)
     rows: list[list[Any]] = field(default_factory=list)
     truncated: bool = False
+
+    def redacted(self, secrets: Collection[str]) -> Self:
+        """A copy with `secrets` masked wherever the target's own words appear."""
+        return replace(self, values=redact_value(self.values, secrets), rows=redact_value(self.rows, secrets))
 
 
 def first_line(text: str, limit: int = 300) -> str:

@@ -18,13 +18,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 Scalar = float | int | str | bool | None
+ProbeStatus = Literal["ok", "error", "timeout"]
 _IP = (IPv4Address, IPv6Address, IPv4Interface, IPv6Interface, IPv4Network, IPv6Network)
 
 
 class ProbeResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    status: Literal["ok", "error", "timeout"]
+    status: ProbeStatus
     values: dict[str, Scalar]
     columns: list[str] = []
     rows: list[list[Any]] = []

@@ -7,30 +7,28 @@
 a 500 all come back as a `ProbeResult` with a short, redacted `error`. It raises `ProbeSpecError`
 only when the spec cannot run here at all (unknown target, wrong kind, program not allowed, a
 parameter missing) — `check` finds those up front, so a runbook catalogue can be checked at start.
+Around the call itself, `attempt` keeps the deadline, maps failures, redacts and logs.
 """
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
 import aiohttp
-import psycopg
 from pydantic import Field, TypeAdapter
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.logs import get_logger, redact_text, redact_value
-from bot.probes.base import Call, Findings, ProbeFailed, ProbeSpecError, first_line, os_reason
+from bot.logs import get_logger
+from bot.probes.attempt import Terms, attempt
+from bot.probes.base import Call, Findings, ProbeSpecError
 from bot.probes.command import CommandProbe, run_command
 from bot.probes.http import HttpProbe, client_session, run_http
 from bot.probes.postgres import PostgresPools, PostgresProbe, run_postgres
 from bot.probes.prometheus import PrometheusProbe, run_prometheus
 from bot.probes.redis import RedisClients, RedisProbe, run_redis
-from bot.probes.result import ProbeResult
+from bot.probes.result import ProbeResult, ProbeStatus
 from bot.targets import (
     CommandTarget,
     HttpTarget,
@@ -48,8 +46,10 @@ ProbeSpec = Annotated[
 ]
 PROBE_SPEC: TypeAdapter[ProbeSpec] = TypeAdapter(ProbeSpec)
 
-# What a target (or the network to it) can do to a probe or an action; anything else is a bug.
-TARGET_FAILURES = (OSError, ValueError, psycopg.Error, RedisError, aiohttp.ClientError)
+# One info line per diagnosis (diagnosis_finished) is enough; each healthy probe is debug.
+PROBE_TERMS: Terms[ProbeStatus] = Terms(
+    ok="ok", error="error", timeout="timeout", event="probe_finished", ok_level=logging.DEBUG, log=log
+)
 
 
 def parse_probe(data: object) -> ProbeSpec:
@@ -102,47 +102,26 @@ class ProbeRunner:
         self.check(spec)
         if missing := sorted(spec.param_names() - set(params)):
             raise ProbeSpecError(f"probe needs parameter {missing[0]!r}, which was not given")
-        # Every target's secrets, not only this one's: a table or an answer may quote another's.
-        secrets = self._targets.secrets()
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        call = Call(params=params, run_id=run_id, timeout_s=timeout_s, deadline=started + timeout_s)
-        findings = Findings()
-        status: Literal["ok", "error", "timeout"] = "ok"
-        error: str | None = None
-        try:
-            async with asyncio.timeout_at(call.deadline):
-                findings = await self._dispatch(spec, call)
-        except ProbeFailed as exc:
-            status, error = exc.status, exc.message
-        except (TimeoutError, RedisTimeoutError):
-            status, error = "timeout", f"timed out after {timeout_s:g}s"
-        except TARGET_FAILURES as exc:
-            status, error = "error", failure_reason(exc)
-        latency_ms = round((loop.time() - started) * 1000.0, 2)
-        error = redact_text(error, secrets) if error is not None else None
-        findings.values.setdefault("latency_ms", latency_ms)
-        result = ProbeResult(
-            status=status,
-            values=redact_value(findings.values, secrets),
-            columns=findings.columns,
-            rows=redact_value(findings.rows, secrets),
-            truncated=findings.truncated,
-            latency_ms=latency_ms,
-            error=error,
-        )
-        # One info line per diagnosis (diagnosis_finished) is enough; each healthy probe is debug.
-        report = log.debug if status == "ok" else log.warning
-        report(
-            "probe_finished",
+        done = await attempt(
+            PROBE_TERMS,
+            self._dispatch,
+            spec,
+            params,
             run_id=run_id,
-            target=spec.target,
-            kind=spec.kind,
-            status=status,
-            latency_ms=latency_ms,
-            error=error,
+            timeout_s=timeout_s,
+            targets=self._targets,
         )
-        return result
+        findings = done.answer or Findings()
+        findings.values.setdefault("latency_ms", done.latency_ms)
+        return ProbeResult(
+            status=done.status,
+            values=findings.values,
+            columns=findings.columns,
+            rows=findings.rows,
+            truncated=findings.truncated,
+            latency_ms=done.latency_ms,
+            error=done.error,
+        )
 
     async def _dispatch(self, spec: ProbeSpec, call: Call) -> Findings:
         targets = self._targets
@@ -181,11 +160,3 @@ async def run_probe(
     """Run one probe with connections opened for it and closed afterwards (CLI, one-off use)."""
     async with ProbeRunner(targets) as runner:
         return await runner.run(spec, params, run_id=run_id, timeout_s=timeout_s)
-
-
-def failure_reason(exc: BaseException) -> str:
-    if isinstance(exc, RedisConnectionError | aiohttp.ClientConnectorError):
-        return f"cannot connect: {os_reason(exc) or first_line(str(exc))}"
-    if isinstance(exc, OSError):
-        return os_reason(exc) or type(exc).__name__
-    return first_line(str(exc)) or type(exc).__name__

@@ -207,3 +207,30 @@ def result_text(record: ApprovalRecord) -> str:
         fenced = clip(output.replace("```", "'''"), 2500)
         text += "\n```" + fenced + "```"
     return clip(text, 2900)
+
+
+def pending_blocks(pending: list[ApprovalRecord], viewer: str) -> list[Block]:
+    """`/approvals`: one line per waiting request; Cancel buttons for the viewer's own."""
+    lines = [
+        f"• *{r.id}* {escape(r.action_id)} on `{r.target}` ({r.runbook_id}) — asked by <@{r.requester}>, "
+        f"{len(r.approvers)}/{r.required_approvals} approvals, expires {r.expires_at:%H:%M} UTC"
+        for r in pending
+    ]
+    blocks: list[Block] = [section("\n".join(lines)[:2900])]
+    own = [r for r in pending if r.requester == viewer][:20]
+    if own:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": CANCEL,
+                        "value": r.id,
+                        "text": {"type": "plain_text", "text": f"Cancel {r.id}"},
+                    }
+                    for r in own
+                ],
+            }
+        )
+    return blocks

@@ -4,7 +4,6 @@ manual steps and buttons for what the runbook suggests next — always within Sl
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from bot.mrkdwn import clip, escape
@@ -19,6 +18,7 @@ from bot.render.blocks import (
     section,
 )
 from bot.render.table import plain_table, render_table
+from bot.runbooks.buttons import ActionButton, RunButton
 from bot.runbooks.engine import CheckOutcome, Diagnosis
 from bot.runbooks.model import RISK_ORDER, Runbook
 from bot.runbooks.params import format_duration
@@ -126,17 +126,16 @@ def suggestion_buttons(diagnosis: Diagnosis, runbook: Runbook) -> list[Block]:
     buttons: list[Block] = []
     for index, suggestion in enumerate(diagnosis.suggestions):
         if suggestion.kind == "runbook":
-            value = json.dumps({"runbook": suggestion.ref})
+            value = RunButton(runbook=suggestion.ref).model_dump_json()
             buttons.append(_button(f"▶ Run {suggestion.ref}", f"{RUN_RUNBOOK}:{index}", value))
             continue
         action = runbook.action(suggestion.ref)
         if action is None:
             continue
-        value = json.dumps(
-            {"runbook": runbook.id, "action": action.id, "params": diagnosis.params}, default=str
-        )
+        button = ActionButton(runbook=runbook.id, action=action.id, params=diagnosis.params)
+        value = button.model_dump_json()
         if len(value) > BUTTON_VALUE:
-            value = json.dumps({"runbook": runbook.id, "action": action.id})
+            value = ActionButton(runbook=runbook.id, action=action.id).model_dump_json()
         risky = RISK_ORDER[action.risk] >= 2
         label = action.title + (" · needs approval" if action.risk != "read_only" else "")
         buttons.append(_button(label, f"{REQUEST_ACTION}:{index}", value, style="danger" if risky else None))

@@ -16,9 +16,6 @@ CLAIM = "incident_claim"
 SNOOZE = "incident_snooze"
 PAGE = "incident_page"
 REVIEW = "incident_review"
-SNOOZE = "incident_snooze"
-PAGE = "incident_page"
-REVIEW = "incident_review"
 UPDATE_VIEW = "incident_update_view"
 RESOLVE_VIEW = "incident_resolve_view"
 DECLARE_VIEW = "incident_declare_view"
@@ -43,27 +40,9 @@ def topic(incident: Incident) -> str:
 
 def card(incident: Incident, *, open_approvals: int = 0) -> list[Block]:
     severity = SEVERITIES[incident.severity]
-    resolved = incident.status == "resolved"
     blocks: list[Block] = [
         header(f"{severity.emoji} {incident.severity.upper()} · {incident.id} · {incident.title}"),
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": f"*Status*\n{incident.status}"},
-                {
-                    "type": "mrkdwn",
-                    "text": f"*Severity*\n{severity.label} (respond within {severity.respond_within})",
-                },
-                {"type": "mrkdwn", "text": f"*Commander*\n{_who(incident.commander)}"},
-                {"type": "mrkdwn", "text": f"*Comms lead*\n{_who(incident.comms_lead)}"},
-                {"type": "mrkdwn", "text": f"*Scribe*\n{_who(incident.scribe)}"},
-                {
-                    "type": "mrkdwn",
-                    "text": f"*{'Lasted' if resolved else 'Elapsed'}*\n"
-                    f"{elapsed(incident.declared_at, incident.resolved_at)}",
-                },
-            ],
-        },
+        _card_fields(incident),
     ]
     if incident.service or incident.security_sensitive:
         parts = [
@@ -76,7 +55,7 @@ def card(incident: Incident, *, open_approvals: int = 0) -> list[Block]:
     if incident.last_update:
         stamp = f"{incident.last_update_at:%H:%M} UTC" if incident.last_update_at else ""
         blocks.append(section(f"*Last update* ({stamp}): {escape(clip(incident.last_update, 1500))}"))
-    if resolved:
+    if incident.status == "resolved":
         blocks.append(
             section(
                 f"✅ *Resolved* by {_who(incident.resolved_by)}: {escape(incident.summary or '')}\n"
@@ -87,55 +66,48 @@ def card(incident: Incident, *, open_approvals: int = 0) -> list[Block]:
     if open_approvals:
         notes.append(f"{open_approvals} approval request(s) waiting")
     blocks.append(context(" · ".join(notes)))
-    if not resolved:
-        value = incident.id
-        blocks.append(
-            {
-                "type": "actions",
-                "block_id": f"incident:{incident.id}",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": RUN_DIAGNOSIS,
-                        "value": value,
-                        "style": "primary",
-                        "text": {"type": "plain_text", "text": "Run diagnosis"},
-                    },
-                    {
-                        "type": "button",
-                        "action_id": PAGE,
-                        "value": value,
-                        "text": {"type": "plain_text", "text": "Page on-call"},
-                    },
-                    {
-                        "type": "button",
-                        "action_id": POST_UPDATE,
-                        "value": value,
-                        "text": {"type": "plain_text", "text": "Post update"},
-                    },
-                    {
-                        "type": "button",
-                        "action_id": f"{CLAIM}:comms",
-                        "value": value,
-                        "text": {"type": "plain_text", "text": "Claim comms"},
-                    },
-                    {
-                        "type": "button",
-                        "action_id": f"{CLAIM}:scribe",
-                        "value": value,
-                        "text": {"type": "plain_text", "text": "Claim scribe"},
-                    },
-                    {
-                        "type": "button",
-                        "action_id": RESOLVE,
-                        "value": value,
-                        "style": "danger",
-                        "text": {"type": "plain_text", "text": "Resolve"},
-                    },
-                ],
-            }
-        )
+    if incident.status != "resolved":
+        blocks.append(_card_buttons(incident))
     return blocks
+
+
+def _card_fields(incident: Incident) -> Block:
+    severity = SEVERITIES[incident.severity]
+    lasted = "Lasted" if incident.status == "resolved" else "Elapsed"
+    fields = [
+        f"*Status*\n{incident.status}",
+        f"*Severity*\n{severity.label} (respond within {severity.respond_within})",
+        f"*Commander*\n{_who(incident.commander)}",
+        f"*Comms lead*\n{_who(incident.comms_lead)}",
+        f"*Scribe*\n{_who(incident.scribe)}",
+        f"*{lasted}*\n{elapsed(incident.declared_at, incident.resolved_at)}",
+    ]
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": text} for text in fields]}
+
+
+_CARD_BUTTONS = (
+    (RUN_DIAGNOSIS, "Run diagnosis", "primary"),
+    (PAGE, "Page on-call", None),
+    (POST_UPDATE, "Post update", None),
+    (f"{CLAIM}:comms", "Claim comms", None),
+    (f"{CLAIM}:scribe", "Claim scribe", None),
+    (RESOLVE, "Resolve", "danger"),
+)
+
+
+def _card_buttons(incident: Incident) -> Block:
+    elements: list[Block] = []
+    for action_id, label, style in _CARD_BUTTONS:
+        button: Block = {
+            "type": "button",
+            "action_id": action_id,
+            "value": incident.id,
+            "text": {"type": "plain_text", "text": label},
+        }
+        if style:
+            button["style"] = style
+        elements.append(button)
+    return {"type": "actions", "block_id": f"incident:{incident.id}", "elements": elements}
 
 
 def card_text(incident: Incident) -> str:
@@ -195,6 +167,18 @@ def text_modal(
     }
 
 
+def _input(block_id: str, label: str, element: dict[str, object], *, optional: bool = False) -> Block:
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": {"type": "plain_text", "text": label},
+        "element": element,
+    }
+    if optional:
+        block["optional"] = True
+    return block
+
+
 def declare_modal(severity: str | None, title: str, metadata: str) -> dict[str, object]:
     options = [
         {"text": {"type": "plain_text", "text": f"{s.name.upper()} · {s.label}"}, "value": s.name}
@@ -210,6 +194,16 @@ def declare_modal(severity: str | None, title: str, metadata: str) -> dict[str, 
     title_element: dict[str, object] = {"type": "plain_text_input", "action_id": "title", "max_length": 150}
     if title:
         title_element["initial_value"] = title[:150]
+    security: dict[str, object] = {
+        "type": "checkboxes",
+        "action_id": "security",
+        "options": [
+            {
+                "text": {"type": "plain_text", "text": "Security-sensitive (freeze restarts, keep evidence)"},
+                "value": "yes",
+            }
+        ],
+    }
     return {
         "type": "modal",
         "callback_id": DECLARE_VIEW,
@@ -217,43 +211,14 @@ def declare_modal(severity: str | None, title: str, metadata: str) -> dict[str, 
         "submit": {"type": "plain_text", "text": "Declare"},
         "private_metadata": metadata,
         "blocks": [
-            {
-                "type": "input",
-                "block_id": "severity",
-                "label": {"type": "plain_text", "text": "Severity"},
-                "element": severity_element,
-            },
-            {
-                "type": "input",
-                "block_id": "title",
-                "label": {"type": "plain_text", "text": "What is happening?"},
-                "element": title_element,
-            },
-            {
-                "type": "input",
-                "block_id": "service",
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Affected service"},
-                "element": {"type": "plain_text_input", "action_id": "service", "max_length": 80},
-            },
-            {
-                "type": "input",
-                "block_id": "security",
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Security"},
-                "element": {
-                    "type": "checkboxes",
-                    "action_id": "security",
-                    "options": [
-                        {
-                            "text": {
-                                "type": "plain_text",
-                                "text": "Security-sensitive (freeze restarts, keep evidence)",
-                            },
-                            "value": "yes",
-                        }
-                    ],
-                },
-            },
+            _input("severity", "Severity", severity_element),
+            _input("title", "What is happening?", title_element),
+            _input(
+                "service",
+                "Affected service",
+                {"type": "plain_text_input", "action_id": "service", "max_length": 80},
+                optional=True,
+            ),
+            _input("security", "Security", security, optional=True),
         ],
     }

@@ -9,22 +9,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
 from bot.runbooks.model import RISK_ORDER, Runbook
 from bot.runbooks.steps import PostgresWrite
+from bot.yaml_config import WHOLE_FILE, ConfigFileError, Invalid, load_yaml_model, problem
+
+SETTING = "OPSBOT_RUNBOOKS"
 
 
-class CatalogueError(Exception):
-    """The catalogue does not load; `problems` says which file and what."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
+class CatalogueError(ConfigFileError):
+    """The catalogue does not load; `problems` says which file, where in it and what."""
 
 
 @dataclass
@@ -66,64 +63,78 @@ def load_catalogue(directory: Path) -> Catalogue:
     problems: list[str] = []
     root = directory.resolve()
     if not root.is_dir():
-        raise CatalogueError([f"{directory}: runbook directory not found"])
+        raise CatalogueError([problem(SETTING, str(directory), WHOLE_FILE, "runbook directory not found")])
     for path in sorted(root.rglob("*.yml")):
         rel = path.relative_to(root)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-            if not isinstance(raw, dict):
-                raise ValueError("the file is not a YAML mapping")
-            runbook = Runbook.model_validate(_inline_sql_files(raw, path.parent, root))
-        except ValidationError as exc:
-            problems += [f"{rel}: {_where(err['loc'])}: {err['msg']}" for err in exc.errors()[:10]]
-            continue
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            problems.append(f"{rel}: {exc}")
+            runbook = load_yaml_model(
+                path,
+                Runbook,
+                setting=SETTING,
+                error=CatalogueError,
+                source=str(directory / rel),
+                prepare=partial(_inline_sql_files, base=path.parent, root=root, where=()),
+            )
+        except CatalogueError as exc:
+            problems += exc.problems
             continue
         if runbook.id in catalogue.runbooks:
-            problems.append(f"{rel}: runbook id {runbook.id} is also used by {catalogue.files[runbook.id]}")
+            other = directory / catalogue.files[runbook.id]
+            problems.append(
+                problem(SETTING, str(directory / rel), "id", f"{runbook.id} is also used by {other}")
+            )
             continue
         catalogue.runbooks[runbook.id] = runbook
         catalogue.files[runbook.id] = rel
-    problems += _cross_references(catalogue)
+    problems += _cross_references(catalogue, directory)
     if problems:
         raise CatalogueError(problems)
     return catalogue
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(file)"
-
-
-def _inline_sql_files(node: Any, base: Path, root: Path) -> Any:
+def _inline_sql_files(node: Any, base: Path, root: Path, where: tuple[str | int, ...]) -> Any:
+    """`sql_file: name.sql` becomes `sql:` with that file's text (relative to the YAML file, inside
+    the catalogue directory)."""
     if isinstance(node, dict):
-        out = {k: _inline_sql_files(v, base, root) for k, v in node.items() if k != "sql_file"}
+        out = {k: _inline_sql_files(v, base, root, (*where, k)) for k, v in node.items() if k != "sql_file"}
         if "sql_file" in node:
-            if "sql" in node:
-                raise ValueError("give either sql or sql_file, not both")
-            target = (base / str(node["sql_file"])).resolve()
-            if root not in target.parents:
-                raise ValueError(f"sql_file {node['sql_file']} is outside the catalogue")
-            out["sql"] = target.read_text(encoding="utf-8")
+            out["sql"] = _read_sql_file(node, base, root, (*where, "sql_file"))
         return out
     if isinstance(node, list):
-        return [_inline_sql_files(item, base, root) for item in node]
+        return [_inline_sql_files(item, base, root, (*where, i)) for i, item in enumerate(node)]
     return node
 
 
-def _cross_references(catalogue: Catalogue) -> list[str]:
+def _read_sql_file(node: dict[str, Any], base: Path, root: Path, where: tuple[str | int, ...]) -> str:
+    if "sql" in node:
+        raise Invalid([(where, "give either sql or sql_file, not both")])
+    target = (base / str(node["sql_file"])).resolve()
+    if root not in target.parents:
+        raise Invalid([(where, f"{node['sql_file']} is outside the catalogue")])
+    try:
+        return target.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise Invalid([(where, f"cannot read {node['sql_file']}: {exc.strerror or exc}")]) from None
+
+
+def _cross_references(catalogue: Catalogue, directory: Path) -> list[str]:
     problems = []
     commands: dict[str, str] = {}
     for runbook in catalogue:
-        for step in runbook.next:
-            for ref in step.suggest:
+        source = str(directory / catalogue.files[runbook.id])
+        for i, step in enumerate(runbook.next):
+            for j, ref in enumerate(step.suggest):
                 kind, _, name = ref.partition(":")
                 if kind == "runbook" and name not in catalogue.runbooks:
-                    problems.append(f"{catalogue.files[runbook.id]}: next suggests unknown runbook {name}")
+                    problems.append(
+                        problem(SETTING, source, f"next[{i}].suggest[{j}]", f"unknown runbook {name}")
+                    )
         if runbook.command:
             key = runbook.command.text
             if key in commands:
-                problems.append(f"{catalogue.files[runbook.id]}: {key} is also answered by {commands[key]}")
+                problems.append(
+                    problem(SETTING, source, "command", f"{key} is also answered by {commands[key]}")
+                )
             commands[key] = runbook.id
     return problems
 

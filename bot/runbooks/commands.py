@@ -1,7 +1,8 @@
 """From slash-command text to a typed request: which runbook, with which validated parameters.
 
 Pure parsing, no I/O, so it runs on the ack path. Anything wrong becomes a `Usage` reply that
-tells the person what they can type instead.
+tells the person what they can type instead. The verb tables of `/runbook` and of the families the
+catalogue defines (`/db`, `/cache`…) are built here, from the catalogue, and parsed through.
 """
 
 from __future__ import annotations
@@ -10,12 +11,40 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bot.commands import SlashCommand, Subcommand, Usage
 from bot.mrkdwn import escape
 from bot.runbooks.catalogue import Catalogue
 from bot.runbooks.model import Runbook
 from bot.runbooks.params import ParamError, bind_params, split_words, usage_for
 
 RUN_USAGE = "Usage: `/runbook run <id> [name=value …]` — `/runbook list` shows the ids."
+FAMILY_DESCRIPTIONS = {
+    "db": "Diagnose the application database: connections, activity, slow queries, locks, sizes",
+    "cache": "Diagnose the Redis cache: hit rate, memory, evictions, keys",
+    "health": "Check the health of the services",
+    "diagnose": "Run an incident checklist: p0 (service down), p1 (errors), p2 (latency)",
+}
+# Families whose slash command has its own verb table, which lists their runbooks as verbs.
+OWN_TABLE = frozenset({"incident"})
+DEFAULT_VERB = "run"
+
+RUNBOOK = SlashCommand(
+    command="/runbook",
+    description="List, explain and run the runbooks",
+    subcommands=[
+        Subcommand(name="list", usage="list", summary="every runbook, its command and its risk"),
+        Subcommand(name="show", usage="show <id>", summary="what a runbook checks and may do"),
+        Subcommand(name="run", usage="run <id> [name=value …]", summary="run a runbook's diagnosis here"),
+    ],
+)
+
+
+class ListRunbooks(BaseModel):
+    pass
+
+
+class ShowRunbook(BaseModel):
+    runbook_id: str
 
 
 class RunRequest(BaseModel):
@@ -29,12 +58,6 @@ class ActionRequest(BaseModel):
     runbook_id: str
     action_id: str
     params: dict[str, Any]
-
-
-class Usage(BaseModel):
-    """A short ephemeral answer: what went wrong (if anything) and how to use the command."""
-
-    text: str
 
 
 def runbook_usage(runbook: Runbook) -> str:
@@ -76,7 +99,10 @@ def parse_family(family: str, text: str, catalogue: Catalogue) -> RunRequest | U
         return _bind(default, words)
     if not words:
         return Usage(text=family_usage(family, catalogue))
-    return Usage(text=f"I don't know `/{family} {escape(words[0][:40])}`.\n{family_usage(family, catalogue)}")
+    return Usage(
+        text=f"I don't know `/{family} {escape(words[0][:40])}`.\n{family_usage(family, catalogue)}",
+        unknown=words[0].lower(),
+    )
 
 
 def bind_action(runbook: Runbook, action_id: str, words: list[str]) -> ActionRequest | Usage:
@@ -111,3 +137,50 @@ def parse_run(text: str, catalogue: Catalogue) -> RunRequest | ActionRequest | U
     if action_id:
         return bind_action(runbook, action_id, words[1:])
     return _bind(runbook, words[1:])
+
+
+def parse_runbook_command(
+    text: str, catalogue: Catalogue
+) -> ListRunbooks | ShowRunbook | RunRequest | ActionRequest | Usage:
+    """`/runbook list | show <id> | run <id> …` through the `/runbook` verb table."""
+    verb, rest = RUNBOOK.split(text)
+    if verb in ("", "help"):
+        return RUNBOOK.answer()
+    if RUNBOOK.verb(verb) is None:
+        return RUNBOOK.unknown(verb)
+    if verb == "list":
+        return ListRunbooks()
+    if verb == "show":
+        runbook = catalogue.get(rest.lower())
+        if runbook is None:
+            return Usage(text=f"No runbook `{escape(rest[:60])}`. Try `/runbook list`.")
+        return ShowRunbook(runbook_id=runbook.id)
+    return parse_run(rest, catalogue)
+
+
+def family_commands(catalogue: Catalogue) -> list[SlashCommand]:
+    """A verb table per catalogue family (`/db connections`, `/cache stats`…); a family's runbook
+    without a subcommand answers the bare command and is listed as `run`."""
+    commands = []
+    for family, members in catalogue.families().items():
+        if family in OWN_TABLE:
+            continue
+        names = [r.command.subcommand for r in members if r.command and r.command.subcommand]
+        commands.append(
+            SlashCommand(
+                command=f"/{family}",
+                hint=(" | ".join(names) or "[name=value …]")[:1000],
+                description=FAMILY_DESCRIPTIONS.get(
+                    family, f"Runbooks: {', '.join(r.title for r in members)}"
+                )[:2000],
+                subcommands=[
+                    Subcommand(
+                        name=(r.command.subcommand if r.command and r.command.subcommand else DEFAULT_VERB),
+                        usage=runbook_usage(r).split("`")[1].removeprefix(f"/{family}").strip(),
+                        summary=r.title,
+                    )
+                    for r in members
+                ],
+            )
+        )
+    return commands

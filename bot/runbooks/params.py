@@ -12,13 +12,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from bot.errors import UserError
+
 NAME = r"^[a-z][a-z0-9_]{0,39}$"
 _DURATION = re.compile(r"^(\d{1,6})(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_WORD = 200
 
 
-class ParamError(ValueError):
+class ParamError(UserError, ValueError):
     """A parameter value was missing, unknown or out of bounds; the message is shown to the user."""
 
 
@@ -48,6 +50,13 @@ class _Param(BaseModel):
 
     def parse(self, raw: str) -> Any:
         raise NotImplementedError
+
+    def accept(self, value: Any) -> Any:
+        """An already-typed value (a button's JSON, a stored request) checked against the same bounds
+        as typed text, without turning it back into text."""
+        if not isinstance(value, str):
+            raise ParamError(f"`{self.name}` must be text")
+        return self.parse(value)
 
     def default_value(self) -> Any:
         return getattr(self, "default", None)
@@ -80,7 +89,11 @@ class IntParam(_Param):
     def parse(self, raw: str) -> int:
         if not re.fullmatch(r"-?[0-9]{1,12}", raw.strip()):
             raise ParamError(f"`{self.name}` must be a whole number from {self.min} to {self.max}")
-        value = int(raw)
+        return self.accept(int(raw))
+
+    def accept(self, value: Any) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ParamError(f"`{self.name}` must be a whole number from {self.min} to {self.max}")
         if not self.min <= value <= self.max:
             raise ParamError(f"`{self.name}` must be from {self.min} to {self.max}")
         return value
@@ -107,10 +120,15 @@ class DurationParam(_Param):
         return f"{self.min}..{self.max}"
 
     def parse(self, raw: str) -> int:
-        seconds = parse_duration(raw)
-        if not parse_duration(self.min) <= seconds <= parse_duration(self.max):
+        return self.accept(parse_duration(raw))
+
+    def accept(self, value: Any) -> int:
+        """Whole seconds, as `parse` returns them."""
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ParamError(f"`{self.name}` must be a duration like 30s, 15m, 2h or 1d")
+        if not parse_duration(self.min) <= value <= parse_duration(self.max):
             raise ParamError(f"`{self.name}` must be from {self.min} to {self.max}")
-        return seconds
+        return value
 
     def default_value(self) -> int | None:
         return parse_duration(self.default) if self.default is not None else None
@@ -203,6 +221,24 @@ def bind_params(params: list[Param], words: list[str], positional: list[str] | N
     return values
 
 
+def validate_values(params: list[Param], values: dict[str, Any]) -> dict[str, Any]:
+    """Typed values (from a button or a form's metadata) checked by the same parameter models as
+    typed text: unknown names refused, bounds and allow-lists applied, defaults filled in."""
+    by_name = {p.name: p for p in params}
+    unknown = sorted(set(values) - set(by_name))
+    if unknown:
+        raise ParamError(f"unknown parameter `{unknown[0][:40]}`")
+    checked: dict[str, Any] = {}
+    for param in params:
+        if param.name in values:
+            checked[param.name] = param.accept(values[param.name])
+        elif param.default_value() is not None:
+            checked[param.name] = param.default_value()
+        elif param.required:
+            raise ParamError(f"`{param.name}` is required ({param.hint()})")
+    return checked
+
+
 def usage_for(params: list[Param], positional: list[str] | None = None) -> str:
     parts = []
     for name in positional or []:
@@ -212,17 +248,3 @@ def usage_for(params: list[Param], positional: list[str] | None = None) -> str:
         if param.name not in (positional or []):
             parts.append(f"[{param.name}={param.hint()}]")
     return " ".join(parts)
-
-
-def to_words(params: list[Param], values: dict[str, Any]) -> list[str]:
-    """Typed values back to `name=value` words (durations as 30m…), to re-validate what a button carried."""
-    kinds = {p.name: p.type for p in params}
-    words = []
-    for name, value in values.items():
-        text = (
-            format_duration(int(value))
-            if kinds.get(name) == "duration" and isinstance(value, int)
-            else str(value)
-        )
-        words.append(f"{name}={text}")
-    return words

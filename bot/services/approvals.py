@@ -19,6 +19,7 @@ from bot.approvals.binding import binding_hash, preview_digest, preview_drift
 from bot.approvals.policy import Policy, Rule
 from bot.approvals.store import ApprovalRecord, ApprovalStore, NewRequest
 from bot.coordination import Coordinator, LockUnavailable
+from bot.errors import UserError
 from bot.logs import get_logger
 from bot.probes import ProbeResult, ProbeRunner
 from bot.runbooks.catalogue import Catalogue
@@ -58,13 +59,12 @@ INTERRUPTED_NOTE = (
 )
 
 
-class Refused(Exception):
+class Refused(UserError):
     """A request or decision that is not allowed; `message` is shown to the person, `code` audited."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-        self.message = message
 
 
 class ApprovalService:
@@ -83,7 +83,7 @@ class ApprovalService:
     ) -> None:
         self.store = ApprovalStore(pool)
         self._pool = pool
-        self._catalogue = catalogue
+        self.catalogue = catalogue
         self._policy = policy
         self._runner = runner
         self._executor = executor
@@ -95,7 +95,7 @@ class ApprovalService:
     # --- lookups -----------------------------------------------------------------------------
 
     def resolve(self, runbook_id: str, action_id: str) -> tuple[Runbook, Action]:
-        runbook = self._catalogue.get(runbook_id)
+        runbook = self.catalogue.get(runbook_id)
         action = runbook.action(action_id) if runbook else None
         if runbook is None or action is None:
             raise Refused("unknown_action", f"`{runbook_id}:{action_id}` is not in the runbook catalogue.")
@@ -210,33 +210,8 @@ class ApprovalService:
     ) -> ApprovalRecord:
         rule = await self.may_request(runbook, action, requester, channel, channel_name)
         preview = await self.preview(action, params, run_id=f"preview-{runbook.id}")
-        digest = preview_digest(preview)
-        target = getattr(action.step, "target", None)
         record = await self.store.create(
-            NewRequest(
-                runbook_id=runbook.id,
-                runbook_version=runbook.version,
-                action_id=action.id,
-                target=target,
-                risk=action.risk,
-                params=params,
-                preview=preview.model_dump(mode="json") if preview else None,
-                preview_digest=digest,
-                binding_hash=binding_hash(
-                    runbook_id=runbook.id,
-                    version=runbook.version,
-                    action_id=action.id,
-                    target=target,
-                    params=params,
-                    preview=digest,
-                ),
-                reason=reason,
-                requester=requester,
-                channel=channel,
-                thread_ts=thread_ts,
-                required_approvals=rule.approvals,
-                expiry_minutes=rule.expiry_minutes,
-            )
+            _new_request(runbook, action, params, preview, rule, reason, requester, channel, thread_ts)
         )
         await self._audit(
             requester,
@@ -450,3 +425,43 @@ class ApprovalService:
             await self.store.record_after(record.id, after)
             finished = finished.model_copy(update={"after_values": after})
         return finished
+
+
+def _new_request(
+    runbook: Runbook,
+    action: Action,
+    params: dict[str, Any],
+    preview: ProbeResult | None,
+    rule: Rule,
+    reason: str,
+    requester: str,
+    channel: str,
+    thread_ts: str | None,
+) -> NewRequest:
+    """The request as stored: bound by hash to the exact action, parameters and previewed rows."""
+    digest = preview_digest(preview)
+    target = getattr(action.step, "target", None)
+    return NewRequest(
+        runbook_id=runbook.id,
+        runbook_version=runbook.version,
+        action_id=action.id,
+        target=target,
+        risk=action.risk,
+        params=params,
+        preview=preview.model_dump(mode="json") if preview else None,
+        preview_digest=digest,
+        binding_hash=binding_hash(
+            runbook_id=runbook.id,
+            version=runbook.version,
+            action_id=action.id,
+            target=target,
+            params=params,
+            preview=digest,
+        ),
+        reason=reason,
+        requester=requester,
+        channel=channel,
+        thread_ts=thread_ts,
+        required_approvals=rule.approvals,
+        expiry_minutes=rule.expiry_minutes,
+    )

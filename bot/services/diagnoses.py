@@ -1,29 +1,97 @@
-"""The diagnosis service, Slack-agnostic: validate, run (coalesced), and record a runbook's checks."""
+"""Diagnoses: run a runbook's checks (coalesced), post the card, attach what did not fit, record it.
+
+`deliver` is the one path for every diagnosis that reaches Slack — a slash command, a "Run" button,
+an incident's severity checklist, a schedule — so each gets the same card, overflow file and record.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.coordination import Coordinator
 from bot.logs import get_logger
 from bot.probes import ProbeRunner
+from bot.render.diagnosis import diagnosis_blocks, diagnosis_text, full_output
+from bot.runbooks.catalogue import Catalogue
 from bot.runbooks.coalesce import DiagnosisCoalescer, coalesce_key
+from bot.runbooks.commands import RunRequest
 from bot.runbooks.engine import Diagnosis, diagnose
 from bot.runbooks.model import Runbook
+from bot.slack.asker import Asker, tell
+from bot.slack.post import PostFailed, attach_file, post_message
 
 log = get_logger(__name__)
 
 
 class DiagnosisService:
     def __init__(
-        self, runner: ProbeRunner, coordinator: Coordinator, pool: AsyncConnectionPool | None
+        self,
+        runner: ProbeRunner,
+        coordinator: Coordinator,
+        pool: AsyncConnectionPool | None,
+        *,
+        catalogue: Catalogue | None = None,
+        client: AsyncWebClient | None = None,
     ) -> None:
         self.runner = runner
         self.coalescer = DiagnosisCoalescer(coordinator)
         self._pool = pool
+        self._catalogue = catalogue
+        self._client = client
+
+    def knows(self, runbook_id: str) -> bool:
+        return self._catalogue is not None and self._catalogue.get(runbook_id) is not None
+
+    async def deliver(
+        self,
+        request: RunRequest,
+        *,
+        channel: str,
+        asker: Asker | None,
+        thread_ts: str | None = None,
+        heading: str = "",
+    ) -> Diagnosis:
+        """Run the diagnosis, post its card in `channel` (or `thread_ts`), attach long output in the
+        card's thread, and record it. If the card cannot be posted, the asker gets it ephemerally."""
+        if self._catalogue is None or self._client is None:
+            raise RuntimeError("this DiagnosisService was built without a catalogue and a Slack client")
+        structlog.contextvars.bind_contextvars(runbook_id=request.runbook_id)
+        runbook = self._catalogue.runbooks[request.runbook_id]
+        diagnosis, shared = await self.run(runbook, request.params)
+        structlog.contextvars.bind_contextvars(run_id=diagnosis.run_id)
+        requested_by = asker.user if asker else None
+        blocks, overflow = diagnosis_blocks(diagnosis, runbook, requested_by=requested_by, shared=shared)
+        ts: str | None = None
+        try:
+            ts = await post_message(
+                self._client, channel, heading + diagnosis_text(diagnosis), blocks, thread_ts=thread_ts
+            )
+        except PostFailed as exc:
+            log.warning("diagnosis_post_failed", channel=channel, error=exc.error)
+            if asker is not None:
+                text = f"I could not post in this channel ({exc.error}); here is the result."
+                await tell(self._client, asker, text, blocks)
+        if overflow and ts is not None:
+            await attach_file(
+                self._client,
+                channel,
+                ts,
+                f"{runbook.id}-{diagnosis.run_id}.md",
+                full_output(diagnosis),
+                f"{runbook.title}: full output",
+            )
+        try:
+            await self.record(
+                diagnosis, shared=shared, requested_by=requested_by, channel=channel, message_ts=ts
+            )
+        except Exception as exc:  # the card is out; losing the record must not hide it
+            log.error("diagnosis_not_recorded", error=str(exc))
+        return diagnosis
 
     async def run(self, runbook: Runbook, params: dict[str, Any]) -> tuple[Diagnosis, bool]:
         """Run (or share) the diagnosis; returns it and whether it was shared with another asker."""

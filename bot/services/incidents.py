@@ -1,33 +1,40 @@
 """The incident lifecycle: declare (channel, topic, card, announcement), roles, updates, severity,
-notes, resolve — each change stored, shown on the card and topic, and written to the timeline.
+notes, root cause, resolve — each change stored, shown on the card and topic, and written to the
+timeline — and the use cases Slack's `/incident` verbs, card buttons and forms call.
 """
 
 from __future__ import annotations
 
-from contextlib import suppress
+import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import UserError
 from bot.incidents.naming import channel_name
 from bot.incidents.severity import Severity
 from bot.incidents.store import Incident, IncidentStore
-from bot.jobs import AlreadyQueuedError, JobQueue
+from bot.jobs import JobQueue
 from bot.logs import get_logger
-from bot.mrkdwn import clip, escape
+from bot.mrkdwn import escape
 from bot.paging import Pager, PageResult
 from bot.render import incident as render
+from bot.runbooks.commands import RunRequest
+from bot.services.diagnoses import DiagnosisService
+from bot.services.incident_timers import IncidentTimers, now_key
+from bot.slack.asker import Asker, tell
 from bot.slack.directory import Directory
 from bot.slack.outbox import Outbox
-from bot.slack.post import post_message
+from bot.slack.post import invite, post_message
 
 log = get_logger(__name__)
 ROLE_NAMES = {"commander": "incident commander", "comms": "communications lead", "scribe": "scribe"}
 
 
-class IncidentError(Exception):
-    """Something the person should be told (not a bug): the message says what and what to do."""
+class IncidentError(UserError):
+    """An incident change that cannot be made; the message says what and what to do."""
 
 
 def parse_tiers(spec: str) -> list[tuple[int, str]]:
@@ -52,123 +59,20 @@ class IncidentService:
         pager: Pager,
         tiers: list[tuple[int, str]],
         severities: dict[str, Severity],
+        diagnoses: DiagnosisService,
+        open_approvals: Callable[[str], Awaitable[int]],
         timer_scale: float = 1.0,
     ) -> None:
         self.store = store
+        self._diagnoses = diagnoses
+        self._open_approvals = open_approvals
         self._client = client
         self._announce_channel = announce_channel
-        self._jobs = jobs
         self._outbox = outbox
-        self._directory = directory
         self.pager = pager
-        self._tiers = tiers
         self.severities = severities
-        self._scale = timer_scale
-        jobs.task("incident.remind", self._remind)
-        jobs.task("incident.escalate", self._escalate)
-
-    # --- timers: on the Postgres job queue, so they survive restarts and fire once across replicas ---
-
-    def _tag(self, incident_id: str) -> str:
-        return f"incident:{incident_id}"
-
-    async def _schedule_reminder(self, incident: Incident, minutes: float) -> None:
-        await self._jobs.cancel_queued(f"remind:{incident.id}")
-        # Two snooze clicks at once: the other one scheduled the reminder between cancel and defer.
-        with suppress(AlreadyQueuedError):
-            await self._jobs.defer(
-                "incident.remind",
-                in_seconds=minutes * 60 * self._scale,
-                queueing_lock=f"remind:{incident.id}",
-                tags=[self._tag(incident.id)],
-                incident_id=incident.id,
-            )
-
-    async def _schedule_timers(self, incident: Incident) -> None:
-        cadence = self.severities[incident.severity].update_every_minutes
-        if cadence is not None:
-            await self._schedule_reminder(incident, cadence)
-        for tier, (minutes, _) in enumerate(self._tiers, start=1):
-            if minutes > 0:
-                await self._jobs.defer(
-                    "incident.escalate",
-                    in_seconds=minutes * 60 * self._scale,
-                    tags=[self._tag(incident.id)],
-                    incident_id=incident.id,
-                    tier=tier,
-                )
-
-    async def snooze(self, incident: Incident, minutes: int, by: str) -> None:
-        await self._schedule_reminder(incident, minutes)
-        await self.store.add_event(
-            incident.id,
-            kind="snoozed",
-            actor=by,
-            source_key=f"snooze:{_now_key()}",
-            text=f"Update reminder snoozed for {minutes} minutes",
-        )
-
-    async def _remind(self, incident_id: str) -> None:
-        incident = await self.store.get(incident_id)
-        if incident is None or incident.status == "resolved" or incident.channel_id is None:
-            return
-        cadence = self.severities[incident.severity].update_every_minutes
-        if cadence is None:
-            return
-        people = " ".join(f"<@{u}>" for u in dict.fromkeys([incident.comms_lead, incident.commander]) if u)
-        if incident.commander is None:
-            text = f"⚠️ {incident.id} has no incident commander. `/incident role commander @person`"
-        else:
-            text = (
-                f"⏰ {people} time for a status update on {incident.id} "
-                f"({incident.severity.upper()}: every {cadence} min). `/incident update <text>`"
-            )
-        await post_message(
-            self._client,
-            incident.channel_id,
-            text,
-            [
-                {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-                {
-                    "type": "actions",
-                    "block_id": f"snooze:{incident.id}",
-                    "elements": [
-                        {
-                            "type": "button",
-                            "action_id": f"{render.SNOOZE}:{m}",
-                            "value": incident.id,
-                            "text": {"type": "plain_text", "text": f"Snooze {m} min"},
-                        }
-                        for m in (10, 30)
-                    ],
-                },
-            ],
-        )
-        await self.store.add_event(
-            incident.id, kind="reminder", source_key=f"remind:{_now_key()}", text="Update reminder"
-        )
-        await self._schedule_reminder(incident, cadence)
-
-    async def _escalate(self, incident_id: str, tier: int) -> None:
-        incident = await self.store.get(incident_id)
-        if incident is None or incident.status == "resolved" or incident.channel_id is None:
-            return
-        minutes, group = self._tiers[tier - 1]
-        members = await self._directory.members(group)
-        group_id = await self._directory.group_id(group)
-        mention = f"<!subteam^{group_id}>" if group_id else f"@{group}"
-        text = (
-            f"⏫ {incident.id} is still open after {minutes} minutes: escalating to tier {tier} {mention}"
-            + ("" if members else " (the group has no members!)")
-        )
-        await self._say(incident.channel_id, text)
-        for user in members:
-            await self._invite(incident.channel_id, user)
-        await self.store.add_event(
-            incident.id,
-            kind="escalated",
-            source_key=f"escalate:{tier}",
-            text=f"Escalated to tier {tier} ({group})",
+        self.timers = IncidentTimers(
+            store, client, jobs, outbox, directory, tiers=tiers, severities=severities, scale=timer_scale
         )
 
     async def page(self, incident: Incident, by: str) -> PageResult:
@@ -184,7 +88,7 @@ class IncidentService:
                 incident.id,
                 kind="paged",
                 actor=by,
-                source_key=f"page:{_now_key()}",
+                source_key=f"page:{now_key()}",
                 text="On-call paged (PagerDuty)",
             )
         return result
@@ -213,8 +117,8 @@ class IncidentService:
             # Nothing was stored, so nobody should start working in a channel opsbot knows nothing of.
             await self._archive(channel_id)
             raise
-        await self._schedule_timers(incident)
-        await self._invite(channel_id, user)
+        await self.timers.plan(incident)
+        await invite(self._client, channel_id, user)
         ts = await post_message(self._client, channel_id, render.card_text(incident), render.card(incident))
         incident = await self.store.attach_card(incident.id, ts) or incident
         await self._set_topic(incident)
@@ -245,13 +149,6 @@ class IncidentService:
                 "incident_channel_archive_failed", channel=channel_id, error=exc.response.get("error")
             )
 
-    async def _invite(self, channel_id: str, user: str) -> None:
-        try:
-            await self._client.conversations_invite(channel=channel_id, users=user)
-        except SlackApiError as exc:
-            if exc.response.get("error") not in ("already_in_channel", "cant_invite_self"):
-                log.warning("incident_invite_failed", error=exc.response.get("error"))
-
     async def _set_topic(self, incident: Incident) -> None:
         if incident.channel_id is None:
             return
@@ -262,16 +159,10 @@ class IncidentService:
         except SlackApiError as exc:
             log.warning("incident_topic_failed", error=exc.response.get("error"))
 
-    async def _say(self, channel: str, text: str) -> None:
-        """Post one mrkdwn section (same text as the notification fallback); kept and sent later
-        if Slack is down, since nothing else would repeat it."""
-        section = {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 2900)}}
-        await self._outbox.post(channel, text, blocks=[section])
-
     async def _announce(self, text: str, incident_id: str) -> None:
         """Tell #incident-response; a failure there must not stop the incident itself."""
         try:
-            await self._say(self._announce_channel, text)
+            await self._outbox.say(self._announce_channel, text)
         except SlackApiError as exc:
             log.warning(
                 "incident_announcement_failed", incident_id=incident_id, error=exc.response.get("error")
@@ -296,12 +187,12 @@ class IncidentService:
         if updated is None:
             raise IncidentError("That incident no longer exists.")
         if updated.channel_id:
-            await self._invite(updated.channel_id, user)
+            await invite(self._client, updated.channel_id, user)
         await self.store.add_event(
             incident.id,
             kind="role",
             actor=by,
-            source_key=f"role:{role}:{user}:{_now_key()}",
+            source_key=f"role:{role}:{user}:{now_key()}",
             text=f"<@{user}> is {ROLE_NAMES[role]}",
         )
         await self.refresh(updated)
@@ -317,7 +208,7 @@ class IncidentService:
             incident.id,
             kind="severity",
             actor=by,
-            source_key=f"severity:{_now_key()}",
+            source_key=f"severity:{now_key()}",
             text=f"Severity {incident.severity.upper()} → {severity.upper()}",
         )
         await self.refresh(updated)
@@ -329,7 +220,7 @@ class IncidentService:
             raise IncidentError(f"{incident.id} is resolved.")
         message = f"📣 *Update on {incident.id}* from <@{by}>: {escape(text)}"
         assert incident.channel_id is not None
-        await self._say(incident.channel_id, message)
+        await self._outbox.say(incident.channel_id, message)
         severity = self.severities[updated.severity]
         if severity.announce_updates:
             summary = (
@@ -338,7 +229,7 @@ class IncidentService:
             )
             await self._announce(summary, incident.id)
         await self.store.add_event(
-            incident.id, kind="update", actor=by, source_key=f"update:{_now_key()}", text=f"Update: {text}"
+            incident.id, kind="update", actor=by, source_key=f"update:{now_key()}", text=f"Update: {text}"
         )
         await self.refresh(updated)
         return updated
@@ -352,7 +243,7 @@ class IncidentService:
         resolved = await self.store.resolve(incident.id, by, summary)
         if resolved is None:
             raise IncidentError(f"{incident.id} is already resolved.")
-        cancelled = await self._jobs.cancel_tagged(self._tag(incident.id))
+        cancelled = await self.timers.cancel(incident)
         log.info("incident_timers_cancelled", incident_id=incident.id, cancelled=cancelled)
         await self.store.add_event(
             incident.id,
@@ -397,6 +288,180 @@ class IncidentService:
         )
         return resolved
 
+    # --- use cases: what `/incident`, the card's buttons and the forms call, one method each ---
 
-def _now_key() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
+    async def in_channel(self, channel: str | None) -> Incident | None:
+        return await self.store.in_channel(channel) if channel else None
+
+    async def on_card(self, incident_id: str, channel: str | None) -> Incident:
+        """The incident a card's button names, if that card is in its own channel."""
+        incident = await self.store.get(incident_id)
+        if incident is None or channel is None or incident.channel_id != channel:
+            raise IncidentError("That card no longer belongs to an open incident here.")
+        return incident
+
+    @staticmethod
+    def required(incident: Incident | None, verb: str) -> Incident:
+        """The incident of the channel a verb was typed in; there must be one."""
+        if incident is None:
+            raise IncidentError(
+                f"`/incident {verb}` works inside an incident channel. `/incident list` shows them."
+            )
+        return incident
+
+    async def open_declare_form(self, asker: Asker, severity: str | None, title: str) -> None:
+        await self._client.views_open(
+            trigger_id=asker.trigger_id,
+            view=render.declare_modal(severity, title, json.dumps({"channel": asker.channel})),
+        )
+
+    async def declare_and_diagnose(
+        self,
+        asker: Asker,
+        *,
+        title: str,
+        severity: str,
+        service: str | None = None,
+        security_sensitive: bool = False,
+    ) -> Incident:
+        """Declare, then run the severity's diagnosis in the new channel."""
+        incident = await self.declare(
+            title=title,
+            severity=severity,
+            user=asker.user,
+            service=service,
+            security_sensitive=security_sensitive,
+        )
+        await self.run_diagnosis(incident, asker.user)
+        return incident
+
+    async def run_diagnosis(self, incident: Incident, by: str) -> None:
+        """The severity's diagnosis runbook, posted in the incident channel and put on the timeline."""
+        runbook_id = self.severities[incident.severity].diagnosis_runbook
+        if runbook_id is None or incident.channel_id is None or not self._diagnoses.knows(runbook_id):
+            return
+        diagnosis = await self._diagnoses.deliver(
+            RunRequest(runbook_id=runbook_id, params={}),
+            channel=incident.channel_id,
+            asker=Asker(user=by, channel=incident.channel_id),
+        )
+        await self.store.add_event(
+            incident.id,
+            kind="diagnosis",
+            actor=by,
+            source_key=f"diagnosis:{diagnosis.run_id}",
+            text=f"Diagnosis {runbook_id}: {diagnosis.overall.upper()}",
+            details={"run_id": diagnosis.run_id, "overall": diagnosis.overall},
+        )
+
+    async def list_open(self, asker: Asker) -> None:
+        await tell(self._client, asker, render.list_text(await self.store.open_incidents()))
+
+    async def show_card(self, incident: Incident, asker: Asker) -> None:
+        """`/incident status`: the card again, with elapsed time and open approvals."""
+        assert incident.channel_id is not None
+        await self._client.chat_postMessage(
+            channel=incident.channel_id,
+            text=render.card_text(incident),
+            blocks=render.card(incident, open_approvals=await self._open_approvals(incident.channel_id)),
+        )
+
+    async def show_timeline(self, incident: Incident, asker: Asker) -> None:
+        await tell(
+            self._client, asker, render.timeline_text(incident, await self.store.timeline(incident.id))
+        )
+
+    async def add_note(self, incident: Incident, text: str, asker: Asker) -> None:
+        await self.note(
+            incident, text, asker.user, key=asker.trigger_id or render.elapsed(incident.declared_at)
+        )
+        await tell(self._client, asker, "Added to the timeline.")
+
+    async def record_root_cause(self, incident: Incident, text: str, by: str) -> Incident:
+        """However it is given (`/incident root-cause`, the resolve form), the root cause is stored
+        and its time lands on the timeline, so the review can say when it was identified."""
+        updated = await self.store.set_root_cause(incident.id, text)
+        if updated is None:
+            raise IncidentError("That incident no longer exists.")
+        await self.store.add_event(
+            incident.id, kind="root_cause", actor=by, source_key="root_cause", text=f"Root cause: {text}"
+        )
+        return updated
+
+    async def set_root_cause(self, incident: Incident, text: str, asker: Asker) -> None:
+        await self.record_root_cause(incident, text, asker.user)
+        await tell(self._client, asker, "Root cause recorded.")
+
+    async def assign_role(self, incident: Incident, role: str, user: str, by: str) -> Incident:
+        """A role for someone else: only an active account of this workspace."""
+        try:
+            response = await self._client.users_info(user=user)
+        except SlackApiError:
+            raise IncidentError(
+                "I don't know that person. Usage: `/incident role <commander|comms|scribe> @person`."
+            ) from None
+        if response["user"].get("deleted"):
+            raise IncidentError("That account is deactivated.")
+        return await self.set_role(incident, role, user, by)
+
+    async def resolve_or_ask(self, incident: Incident, summary: str, asker: Asker) -> None:
+        """Resolve when the summary and root cause are known; otherwise ask for them in a form."""
+        if summary and incident.root_cause:
+            await self.resolve(incident, summary, asker.user)
+            return
+        if asker.trigger_id is None:
+            raise IncidentError("Give a summary and record the root cause: `/incident root-cause <text>`.")
+        await self._client.views_open(
+            trigger_id=asker.trigger_id,
+            view=render.text_modal(
+                render.RESOLVE_VIEW,
+                "Resolve incident",
+                "Summary, and the root cause if known",
+                json.dumps({"incident": incident.id, "channel": incident.channel_id, "summary": summary}),
+                "Resolve",
+                initial=summary,
+            ),
+        )
+
+    async def resolve_from_form(self, incident_id: str, text: str, summary: str, by: str) -> None:
+        incident = await self.store.get(incident_id)
+        if incident is None or incident.status == "resolved":
+            return
+        if not incident.root_cause:
+            incident = await self.record_root_cause(incident, text, by)
+        await self.resolve(incident, summary or text, by)
+
+    async def open_update_form(self, incident: Incident, asker: Asker) -> None:
+        await self._client.views_open(
+            trigger_id=asker.trigger_id,
+            view=render.text_modal(
+                render.UPDATE_VIEW,
+                "Post an update",
+                "What is the status now?",
+                json.dumps({"incident": incident.id, "channel": incident.channel_id}),
+                "Post",
+            ),
+        )
+
+    async def update_from_form(self, incident_id: str, text: str, by: str) -> None:
+        incident = await self.store.get(incident_id)
+        if incident is not None:
+            await self.post_update(incident, text, by)
+
+    async def page_on_call(self, incident: Incident, asker: Asker) -> None:
+        if not self.pager.configured:
+            raise IncidentError(
+                "Paging is not configured: set OPSBOT_PAGERDUTY_ROUTING_KEY "
+                "(a PagerDuty Events API v2 integration key) and restart opsbot."
+            )
+        result = await self.page(incident, asker.user)
+        if not result.ok:
+            raise IncidentError(f"The page did not go out: {result.error}")
+        assert incident.channel_id is not None
+        await self._client.chat_postMessage(
+            channel=incident.channel_id, text=f"📟 <@{asker.user}> paged on-call for {incident.id}."
+        )
+
+    async def snooze_reminder(self, incident: Incident, minutes: int, asker: Asker) -> None:
+        await self.timers.snooze(incident, minutes, asker.user)
+        await tell(self._client, asker, f"Reminder snoozed for {minutes} minutes.")

@@ -9,9 +9,11 @@ from typing import Any
 import jinja2
 from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.approvals.store import ApprovalRecord
+from bot.errors import UserError
 from bot.incidents.store import Incident, IncidentStore
 from bot.logs import get_logger
 from bot.postmortem.builder import build, messages_worth_keeping
@@ -19,6 +21,8 @@ from bot.postmortem.facts import DiagnosisRun, Edits, Message, ReviewFacts
 from bot.postmortem.history import read_channel, user_names
 from bot.postmortem.markup import to_markdown
 from bot.postmortem.render import render_markdown
+from bot.render import review as review_render
+from bot.slack.asker import Asker
 
 log = get_logger(__name__)
 RED = ("crit", "error")
@@ -26,7 +30,7 @@ _USER_IDS = re.compile(r"<@([UW][A-Z0-9]{2,20})")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 
-class ReviewError(Exception):
+class ReviewError(UserError):
     """Something the person should be told (unknown incident, channel unreadable)."""
 
 
@@ -169,6 +173,56 @@ class ReviewService:
         assert row is not None
         log.info("review_draft_generated", incident_id=incident_id, version=row[0], missing=draft.missing)
         return int(row[0]), markdown, draft.missing
+
+    # --- use cases: `/incident postmortem`, "Draft review", edit and regenerate ---
+
+    async def incident_on_card(self, incident_id: str, channel: str | None) -> Incident:
+        incident = await self._incidents.get(incident_id)
+        if incident is None or channel is None or incident.channel_id != channel:
+            raise ReviewError("That incident is not in this channel.")
+        return incident
+
+    async def publish(self, incident: Incident, by: str) -> None:
+        """Generate a new version, upload it to the incident channel, and post what is still to fill."""
+        if self._client is None or incident.channel_id is None:
+            raise ReviewError("There is no incident channel to attach the draft to.")
+        try:
+            version, markdown, missing = await self.generate(incident.id, by)
+        except UserError as exc:
+            raise ReviewError(f"No draft: {exc.message}") from None
+        try:
+            await self._client.files_upload_v2(
+                channel=incident.channel_id,
+                filename=f"{incident.id}-review-v{version}.md",
+                content=markdown,
+                title=f"{incident.id} post-incident review, draft v{version}",
+            )
+        except SlackApiError as exc:
+            raise ReviewError(
+                f"Draft v{version} is saved but could not be uploaded "
+                f"({exc.response.get('error')}); `opsbot postmortem {incident.id}`."
+            ) from None
+        text = review_render.published_text(incident, version, by, missing)
+        await self._client.chat_postMessage(
+            channel=incident.channel_id,
+            text=text,
+            blocks=review_render.published_blocks(incident, version, text),
+        )
+
+    async def open_editor(self, incident: Incident, asker: Asker) -> None:
+        if self._client is None:
+            raise ReviewError("opsbot has no Slack connection.")
+        edits = await self.edits(incident.id)
+        await self._client.views_open(
+            trigger_id=asker.trigger_id, view=review_render.edit_modal(incident, edits)
+        )
+
+    async def edit_and_publish(self, incident_id: str, edits: Edits, by: str) -> None:
+        incident = await self._incidents.get(incident_id)
+        if incident is None:
+            return
+        await self.save_edits(incident.id, edits, by)
+        await self.publish(incident, by)
 
     async def versions(self, incident_id: str) -> list[tuple[int, str]]:
         async with self._pool.connection() as conn:

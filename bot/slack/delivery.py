@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
@@ -35,6 +36,35 @@ def delivery_key(body: dict[str, Any]) -> str | None:
     trigger = body.get("trigger_id")
     if trigger:
         return f"{delivery_kind(body)}:{trigger}"
+    return None
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Typed(_Open):
+    type: str
+
+
+class Envelope(_Open):
+    """The parts of a delivery that Bolt indexes without checking (`body["view"]["type"]`,
+    `body["actions"][0]`, `body["event"]["type"]`), even in its own error path: when present, they
+    must have the shape Slack gives them, or the delivery is refused as malformed before dispatch."""
+
+    type: str | None = None
+    event: _Typed | None = None
+    view: _Typed | None = None
+    actions: list[_Open] | None = Field(None, min_length=1)
+
+
+def malformed(body: dict[str, Any]) -> str | None:
+    """Why Bolt cannot be handed this delivery, or None when it can."""
+    try:
+        Envelope.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
     return None
 
 

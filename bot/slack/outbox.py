@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.jobs import JobQueue
 from bot.logs import get_logger
+from bot.mrkdwn import clip
 from bot.slack.client import InstrumentedWebClient
 
 log = get_logger(__name__)
@@ -70,6 +71,12 @@ class Outbox:
             log.warning("slack_post_queued", channel=channel, job_id=job_id, error=type(exc).__name__)
             return None
         return str(response["ts"])
+
+    async def say(self, channel: str, text: str) -> str | None:
+        """One mrkdwn section (same text as the notification fallback), kept and sent later if Slack
+        is down, since nothing else would repeat it."""
+        section = {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 2900)}}
+        return await self.post(channel, text, blocks=[section])
 
     async def _deliver(self, body: dict[str, Any], post_id: str) -> None:
         """One later attempt; raising hands the job back to the queue for the next one."""

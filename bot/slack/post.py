@@ -66,3 +66,12 @@ async def attach_file(
         )
     except SlackApiError as exc:
         log.warning("file_upload_failed", channel=channel, error=exc.response.get("error"))
+
+
+async def invite(client: AsyncWebClient, channel: str, user: str) -> None:
+    """Add `user` to `channel`; already being there is not a failure."""
+    try:
+        await client.conversations_invite(channel=channel, users=user)
+    except SlackApiError as exc:
+        if exc.response.get("error") not in ("already_in_channel", "cant_invite_self"):
+            log.warning("invite_failed", channel=channel, error=exc.response.get("error"))

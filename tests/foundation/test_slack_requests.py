@@ -37,7 +37,7 @@ async def test_unknown_subcommand_answers_with_usage_and_posts_nothing(
     delivery = await slack.slash("alice", "general", "/opsbot <!channel> frobnicate")
     assert delivery.ok
     replies = await slack.wait_for(lambda: slack.ephemerals("alice", "general"))
-    assert "I don't know `&lt;!channel&gt;`" in replies[-1].text
+    assert "I don't know `/opsbot &lt;!channel&gt;`" in replies[-1].text
     assert "/opsbot help" in replies[-1].text
     assert slack.messages("general") == []
 

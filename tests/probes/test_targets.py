@@ -121,7 +121,9 @@ def test_an_unset_variable_is_a_load_error_naming_it(tmp_path: Path, monkeypatch
     with pytest.raises(TargetsError) as caught:
         load_targets(path)
     message = str(caught.value)
-    assert message == f"{path}: targets.app_db.dsn: environment variable APP_DB_DSN is not set"
+    assert message == (
+        f"OPSBOT_TARGETS: {path}: targets.app_db.dsn: environment variable APP_DB_DSN is not set"
+    )
 
 
 def test_environment_can_be_passed_explicitly(tmp_path: Path) -> None:
@@ -134,7 +136,7 @@ def test_environment_can_be_passed_explicitly(tmp_path: Path) -> None:
     ("body", "expected"),
     [
         ("targets:\n  db:\n    kind: mysql\n", "targets.db.kind: unknown kind 'mysql'"),
-        ("targets:\n  db:\n    dsn: x\n", "targets.db.kind: missing (one of postgres"),
+        ("targets:\n  db:\n    dsn: x\n", "targets.db.kind: Field required"),
         ("targets:\n  db:\n    kind: postgres\n", "targets.db.dsn: Field required"),
         (
             "targets:\n  db:\n    kind: postgres\n    dsn: postgresql://h/d\n    colour: red\n",
@@ -158,7 +160,7 @@ def test_environment_can_be_passed_explicitly(tmp_path: Path) -> None:
             "targets.h.allowed_programs: 'bin/echo' must be an absolute path or a bare name",
         ),
         ("targets:\n  a:\n    kind: redis\n    url: redis://h\n  a:\n    kind: redis\n", "duplicate key 'a'"),
-        ("targets: [1, 2\n", "invalid YAML: line"),
+        ("targets: [1, 2\n", "line 2: invalid YAML: expected ','"),
         ("hosts: {}\n", "expected a single top-level key 'targets'"),
     ],
 )
@@ -167,7 +169,7 @@ def test_invalid_files_give_one_line_naming_file_and_field(tmp_path: Path, body:
     with pytest.raises(TargetsError) as caught:
         load_targets(path)
     message = str(caught.value)
-    assert message.startswith(f"{path}: ")
+    assert message.startswith(f"OPSBOT_TARGETS: {path}: ")
     assert "\n" not in message
     assert expected in message
 
@@ -183,7 +185,7 @@ def test_an_invalid_dsn_error_does_not_echo_the_password(tmp_path: Path) -> None
 
 
 def test_a_missing_file_is_a_load_error(tmp_path: Path) -> None:
-    with pytest.raises(TargetsError, match=r"targets\.yml: cannot read: No such file"):
+    with pytest.raises(TargetsError, match=r"targets\.yml: \(file\): cannot read: No such file"):
         load_targets(tmp_path / "targets.yml")
 
 

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.render import approval, diagnosis, incident
+from bot.render import review as reviews
 from bot.server import BotServer
-from handlers import reviews
 from localslack import LocalSlack, View
 from tests.security.conftest import BotLogs, broadcasts, refused_replies
 from tests.security.inputs import FUZZED, HOSTILE, button_values

@@ -419,9 +419,9 @@ async def test_no_secret_reaches_the_audit_log_or_the_store(scenario: Scenario) 
 
 LOG_EXCEPTIONS = """
 import logging, sys
-from bot.logs import configure_logging, get_logger, redactor
+from bot.logs import Redactor, configure_logging, get_logger, redact_logs
 configure_logging("info", sys.argv[1])
-redactor.known.add(sys.argv[2])
+redact_logs(Redactor([sys.argv[2]]))
 try:
     raise RuntimeError(f"answered with {sys.argv[2]} for postgresql://opsbot:{sys.argv[2]}@db/app")
 except RuntimeError as exc:

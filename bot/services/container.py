@@ -1,0 +1,26 @@
+"""The application services one running bot offers its front doors (Slack listeners, schedules)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.runbooks.catalogue import Catalogue
+from bot.services.approval_desk import ApprovalDesk
+from bot.services.diagnoses import DiagnosisService
+from bot.services.incidents import IncidentService
+from bot.services.reviews import ReviewService
+from bot.services.timeline import TimelineService
+from bot.slack.client import InstrumentedWebClient
+from bot.tasks import TaskTracker
+
+
+@dataclass(frozen=True)
+class Services:
+    catalogue: Catalogue
+    diagnoses: DiagnosisService
+    approvals: ApprovalDesk
+    incidents: IncidentService
+    timeline: TimelineService
+    reviews: ReviewService
+    tasks: TaskTracker
+    client: InstrumentedWebClient

@@ -1,0 +1,127 @@
+"""How a listener is registered and what it is handed: one table per handler module, one guard.
+
+A listener is a module-level `async def name(delivery: Delivery) -> None`. `Delivery` carries the
+ack, the raw body and what the app's middleware put in Bolt's context: the services, the asker, the
+incident of the channel. Every listener runs inside `guarded`, which turns whatever it raises into
+one ephemeral for the asker (a `UserError`'s own sentence) and never lets it reach Bolt — where an
+exception after `ack()` could make Bolt answer Slack 404 ("didn't call ack()") instead of 200.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+
+from bot.commands import CommandCatalogue
+from bot.incidents.store import Incident
+from bot.services.container import Services
+from bot.slack.asker import Asker, log_failure, notice_for, remember, report_failure
+
+Listener = Callable[["Delivery"], Awaitable[None]]
+ChannelIncident = Callable[[], Awaitable[Incident | None]]
+
+
+@dataclass
+class Delivery:
+    """One command, click, form or event as a listener sees it."""
+
+    ack: AsyncAck
+    body: dict[str, Any]
+    context: AsyncBoltContext
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.context["services"]
+        return services
+
+    @property
+    def commands(self) -> CommandCatalogue:
+        commands: CommandCatalogue = self.context["commands"]
+        return commands
+
+    @property
+    def asker(self) -> Asker:
+        """Who sent it; only events have none, and event listeners do not ask."""
+        asker: Asker | None = self.context.get("asker")
+        if asker is None:
+            raise LookupError("this delivery has no asker")
+        return asker
+
+    async def incident(self) -> Incident | None:
+        """The incident whose channel this delivery came from, if any (looked up once, after the ack)."""
+        lookup: ChannelIncident = self.context["incident"]
+        return await lookup()
+
+    @property
+    def text(self) -> str:
+        return str(self.body.get("text") or "")
+
+    @property
+    def action(self) -> dict[str, Any]:
+        """The button or menu that was clicked."""
+        actions = self.body.get("actions") or [{}]
+        return dict(actions[0])
+
+    @property
+    def view(self) -> dict[str, Any]:
+        return dict(self.body.get("view") or {})
+
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str, *, answer: Asker | None = None) -> None:
+        """Run the use case after the ack, as a tracked task that answers the asker if it fails —
+        or `answer`, where the asker is better reached elsewhere (a form's channel, not a DM)."""
+        if answer is not None:
+            remember(answer)
+        self.services.tasks.spawn(work, name=name)
+
+
+@dataclass(frozen=True)
+class Listeners:
+    """A handler module's table: slash commands, actions (id or pattern), views and events."""
+
+    commands: Mapping[str, Listener] = field(default_factory=dict)
+    actions: Sequence[tuple[str | re.Pattern[str], Listener]] = ()
+    views: Mapping[str, Listener] = field(default_factory=dict)
+    events: Mapping[str, Listener] = field(default_factory=dict)
+
+
+def guarded(listener: Listener) -> Callable[..., Awaitable[None]]:
+    """The function Bolt calls: builds the `Delivery`, runs the listener, and answers any failure."""
+
+    async def run(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        delivery = Delivery(ack=ack, body=body, context=context)
+        try:
+            await listener(delivery)
+        except Exception as exc:
+            await _answer_failure(delivery, exc)
+
+    run.__name__ = listener.__name__
+    run.__qualname__ = listener.__qualname__
+    return run
+
+
+async def _answer_failure(delivery: Delivery, exc: Exception) -> None:
+    if delivery.ack.response is None and "command" in delivery.body:
+        # A command not yet acked carries the notice in its answer: nothing else to post.
+        log_failure(exc)
+        await delivery.ack(response_type="ephemeral", text=notice_for(exc))
+        return
+    if delivery.ack.response is None:
+        await delivery.ack()
+    await report_failure(delivery.services.client, exc, asker=delivery.context.get("asker"))
+
+
+def register(app: AsyncApp, table: Listeners) -> None:
+    for command, listener in table.commands.items():
+        app.command(command)(guarded(listener))
+    for action_id, listener in table.actions:
+        app.action(action_id)(guarded(listener))
+    for callback_id, listener in table.views.items():
+        app.view(callback_id)(guarded(listener))
+    for event, listener in table.events.items():
+        app.event(event)(guarded(listener))
