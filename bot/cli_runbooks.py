@@ -13,9 +13,10 @@ from bot.config import Settings, load_settings
 from bot.logs import configure_logging
 from bot.probes import ProbeRunner
 from bot.probes.base import ProbeSpecError
-from bot.render.diagnosis import EMOJI, LABEL
+from bot.render.diagnosis import EMOJI, LABEL, value_words
 from bot.render.table import plain_table
 from bot.runbooks.catalogue import Catalogue, CatalogueError, lint, load_catalogue
+from bot.runbooks.coverage import count, markdown
 from bot.runbooks.engine import diagnose
 from bot.runbooks.model import Runbook
 from bot.runbooks.params import ParamError, bind_params
@@ -113,9 +114,9 @@ def run(ctx: typer.Context, runbook_id: str) -> None:
         typer.echo(f"{EMOJI[diagnosis.overall]} {runbook.title}: {LABEL[diagnosis.overall]} ({took})")
         rows = [
             [
-                c.status.upper(),
+                LABEL[c.status],
                 c.title,
-                "error: " + (c.result.error or "") if c.status == "error" else c.value,
+                c.reason if c.status == "unknown" or (c.value is None and c.reason) else value_words(c.value),
                 c.threshold,
             ]
             for c in diagnosis.checks
@@ -130,3 +131,21 @@ def run(ctx: typer.Context, runbook_id: str) -> None:
             typer.echo(f"☐ manual: {step}")
 
     asyncio.run(go())
+
+
+@runbooks_cli.command("coverage")
+def coverage(
+    as_markdown: Annotated[
+        bool, typer.Option("--markdown", help="The table runbooks/README.md embeds")
+    ] = False,
+) -> None:
+    """Per seed: runbooks, checks, approved and read-only actions, manual steps, procedures left out."""
+    settings = _settings()
+    rows = count(_catalogue(settings), settings.runbooks_dir / "README.md")
+    if as_markdown:
+        typer.echo(markdown(rows))
+        return
+    header = ["seed", "procedures", "left out", "runbooks", "checks", "approved", "read-only", "manual steps"]
+    fields = ["seed", "procedures", "left_out", "runbooks", "checks", "approved_actions", "read_only_actions"]
+    table = [[getattr(r, name) for name in [*fields, "manual_steps"]] for r in rows]
+    typer.echo(plain_table(header, table))

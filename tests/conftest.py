@@ -15,7 +15,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -34,6 +34,32 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def private_redis_server() -> Iterator[str]:
+    """A redis-server of our own on a free loopback port, no persistence; stopped on exit."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                if redis.Redis.from_url(url, socket_connect_timeout=0.5).ping():
+                    break
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    pytest.fail("redis-server did not start")
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(5)
 
 
 def _answers(dsn: str) -> bool:
@@ -117,25 +143,10 @@ def redis_url() -> Iterator[str]:
             return
     except redis.RedisError:
         pass
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         pytest.fail("no Redis on 127.0.0.1:6379 and no redis-server binary: install redis-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if redis.Redis.from_url(url).ping():
-                break
-        except redis.RedisError:
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(5)
+    with private_redis_server() as url:
+        yield url
 
 
 @pytest.fixture

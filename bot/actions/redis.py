@@ -4,7 +4,7 @@ The Redis protocol sends every argument as a length-prefixed string, so a parame
 argument whatever it contains. The runbook fixes the shape: CONFIG SET names its settings as
 literals (a parameter may choose a value, never which setting — `dir` and `dbfilename` are how a
 writable Redis is turned into a file writer), DEL/UNLINK/CLIENT KILL need arguments, FLUSHDB takes
-at most ASYNC or SYNC and MEMORY PURGE none.
+at most ASYNC or SYNC, and MEMORY PURGE and BGSAVE (a snapshot to Redis's own configured file) none.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def check_redis_write(step: RedisWrite) -> None:
         case "FLUSHDB":
             if len(args) > 1 or any(str(arg).upper() not in _FLUSH_MODES for arg in args):
                 raise ProbeSpecError("FLUSHDB takes nothing, ASYNC or SYNC")
-        case "MEMORY PURGE":
+        case "MEMORY PURGE" | "BGSAVE":
             if args:
-                raise ProbeSpecError("MEMORY PURGE takes no arguments")
+                raise ProbeSpecError(f"{step.command} takes no arguments")
 
 
 async def run_redis_write(

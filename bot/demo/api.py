@@ -193,6 +193,29 @@ async def circuit_breaker_post(request: web.Request) -> web.Response:
     return _json({"dependency": body.get("dependency"), "state": body["state"]})
 
 
+async def service_health(request: web.Request) -> web.Response:
+    if _state(request).sick:
+        return _json({"status": "unhealthy", "timestamp": _now()}, 503)
+    return _json({"status": "healthy", "timestamp": _now()})
+
+
+async def provider_models(request: web.Request) -> web.Response:
+    if _state(request).sick:
+        return _json({"error": {"message": "upstream unavailable", "type": "service_unavailable"}}, 503)
+    return _json({"object": "list", "data": [{"id": "meta-llama/Llama-3.3-70B-Instruct-Turbo"}]})
+
+
+def build_service_app(state: ApiState) -> web.Application:
+    """A neighbour of the backend — RAG, guardrails, the frontend, the AI provider — with only the
+    endpoints the catalogue probes on it (`/health`, `/api/health`, `/v1/models`), red while sick."""
+    app = web.Application()
+    app[STATE_KEY] = state
+    for path in ("/health", "/api/health"):
+        app.router.add_get(path, service_health)
+    app.router.add_get("/v1/models", provider_models)
+    return app
+
+
 def build_api_app(state: ApiState) -> web.Application:
     """The backend emulator; every route reads `state` at request time."""
     app = web.Application()

@@ -1,16 +1,22 @@
 """The demo host: a directory of stand-in programs and a small fake filesystem root.
 
 Stand-ins are always used for the programs that act on infrastructure — `systemctl`,
-`journalctl`, `docker`, `kubectl`, `git`, `alembic` and the site scripts (`deploy.sh`,
-`switchover.sh`, `backup-db.sh`) — even when the real program is installed: the output is then
+`journalctl`, `docker`, `kubectl`, `git`, `alembic`, `npm`, `pip`, `pytest` and the site scripts
+(`deploy.sh`, `switchover.sh`, `backup-db.sh`) — even when the real program is installed: the output is then
 deterministic, and a demo or test can never restart a real service, prune real images or touch a
-real repository. Harmless read-only tools (`df`, `free`, `ps`, `uptime`, `grep`, `find`, `du`,
-`ls`) are the machine's real ones.
+real repository. `sleep` is a stand-in too, so a sequence that waits (runbook 8) does not wait,
+and so is `df`, whose real answer (this machine's disks) could never show a full filesystem on
+demand. Harmless read-only tools (`free`, `ps`, `uptime`, `grep`, `find`, `du`, `ls`, and
+`gunzip`, which the catalogue only runs with `-t`) are the machine's real ones.
 
 Each stand-in is a small POSIX sh script that prints realistic output for the argv the runbooks
 use (sick or healthy, read from a state file) and appends its argv to `calls.log`, so a test can
-see which action ran. The fake root holds the log files and backups the runbooks read by paths
-relative to the host target's working directory (`var/log/...`, `backups/...`): production
+see which action ran. Finer states are knobs (`HostLayout.set_knob`, see `KNOBS`): one file per
+knob, read by the stand-ins, overriding what sick or healthy would say — a container's state, a
+unit's, the Docker daemon, the root filesystem's use, a second alembic head, a secret in git.
+
+The fake root holds the log files and backups the runbooks read by paths relative to the host
+target's working directory (`var/log/...`, `backups/...`): production
 points that directory at `/`, the demo at `HostLayout.root`.
 """
 
@@ -25,18 +31,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-REAL_PROGRAMS = ("df", "free", "ps", "uptime", "grep", "find", "du", "ls")
+REAL_PROGRAMS = ("free", "ps", "uptime", "grep", "find", "du", "ls", "gunzip")
 DAY_S = 86_400
 
 
 @dataclass(frozen=True)
 class HostLayout:
-    """Where the demo host lives: stand-in bin directory, fake root, state file and call log."""
+    """Where the demo host lives: stand-in bin directory, fake root, state file, knobs and call log."""
 
     bin_dir: Path
     root: Path
     state_file: Path
     calls_log: Path
+    knobs_dir: Path
 
     @property
     def stand_ins(self) -> list[str]:
@@ -50,6 +57,19 @@ class HostLayout:
     def set_sick(self, sick: bool) -> None:
         self.state_file.write_text("sick\n" if sick else "healthy\n", encoding="utf-8")
 
+    def set_knob(self, name: str, value: str) -> None:
+        """Override one detail the stand-ins report, whatever sick/healthy says (see `KNOBS`)."""
+        if name.split(":", 1)[0] not in KNOBS:
+            raise ValueError(f"unknown host knob {name!r} (knobs: {', '.join(KNOBS)})")
+        self.knobs_dir.mkdir(parents=True, exist_ok=True)
+        (self.knobs_dir / name).write_text(value + "\n", encoding="utf-8")
+
+    def clear_knobs(self) -> None:
+        """Back to what sick/healthy alone says."""
+        if self.knobs_dir.is_dir():
+            for path in self.knobs_dir.iterdir():
+                path.unlink()
+
     def calls(self) -> list[str]:
         """The argv lines the stand-ins were called with, oldest first."""
         if not self.calls_log.exists():
@@ -57,15 +77,29 @@ class HostLayout:
         return self.calls_log.read_text(encoding="utf-8").splitlines()
 
 
+# What each knob means; `container:<service>` and `unit:<unit>` take the name after the colon.
+KNOBS: dict[str, str] = {
+    "container": "a compose service's container: healthy | unhealthy | starting | running | exited",
+    "unit": "a systemd unit: active | failed | inactive",
+    "docker_daemon": "up | down (docker info fails while down)",
+    "disk_root_pct": "use % df reports for /",
+    "alembic": "ok | broken (alembic current fails) | two_heads",
+    "secret_commits": "none | some (git log over *.env* / *.key finds a commit)",
+}
+
 # --- stand-in bodies: `case "$*"` over the argv the catalogue uses --------------------------------
 
 _SYSTEMCTL = r"""
+unit_state=$(knob "unit:$2" active active)
 case "$1" in
-  is-active) echo active ;;
+  is-active) echo "$unit_state"; [ "$unit_state" = active ] || exit 3 ;;
   status)
     echo "* $2.service - $2"
     echo "     Loaded: loaded (/lib/systemd/system/$2.service; enabled; preset: enabled)"
-    if [ "$STATE" = sick ]; then
+    if [ "$unit_state" != active ]; then
+      echo "     Active: $unit_state (Result: exit-code) since $(date -u '+%a %Y-%m-%d %H:%M:%S UTC')"
+      exit 3
+    elif [ "$STATE" = sick ]; then
       echo "     Active: active (running) since $(date -u '+%a %Y-%m-%d %H:%M:%S UTC'); 3h ago"
       echo "   Main PID: 4242 (python3)"
       echo "     Memory: 1.4G"
@@ -92,18 +126,42 @@ fi
 _DOCKER = r"""
 ps_header='NAME                IMAGE              SERVICE     STATUS                    PORTS'
 fmt='%-19s %-18s %-11s %-25s %s\n'
-ps_line() {
+# Service $1's container: image, ports and state (its knob, else what sick/healthy says).
+container() {
   case "$1" in
-    api|backend) s='Up 3 hours (healthy)'; [ "$STATE" = sick ] && s='Up 3 hours (unhealthy)'
-                 printf "$fmt" "app-$1-1" "bot-api:latest" "$1" "$s" "0.0.0.0:8000->8000/tcp" ;;
-    postgres|db) printf "$fmt" "app-$1-1" "postgres:15" "$1" "Up 3 hours (healthy)" "5432/tcp" ;;
-    cache)       printf "$fmt" "app-cache-1" "redis:7" "cache" "Up 3 hours" "6379/tcp" ;;
-    *)           printf "$fmt" "app-$1-1" "swipesavvy/$1:1.2.3" "$1" "Up 3 hours" "" ;;
+    api|backend) image=bot-api:latest; ports='0.0.0.0:8000->8000/tcp'
+                 state=$(knob "container:$1" unhealthy healthy) ;;
+    postgres|db) image=postgres:15; ports=5432/tcp; state=$(knob "container:$1" healthy healthy) ;;
+    cache)       image=redis:7; ports=6379/tcp; state=$(knob "container:$1" running running) ;;
+    *)           image="swipesavvy/$1:1.2.3"; ports=''; state=$(knob "container:$1" running running) ;;
+  esac
+  case "$state" in
+    exited)   run=exited;  health='';       status='Exited (1) 4 minutes ago'; code=1 ;;
+    running)  run=running; health='';       status='Up 3 hours'; code=0 ;;
+    starting) run=running; health=starting; status='Up 8 seconds (health: starting)'; code=0 ;;
+    *)        run=running; health=$state;   status="Up 3 hours ($state)"; code=0 ;;
   esac
 }
+ps_line() {
+  container "$1"
+  [ "$run" = exited ] && [ "$all" != yes ] && return
+  printf "$fmt" "app-$1-1" "$image" "$1" "$status" "$ports"
+}
+# `docker compose ps --format json`: one JSON object per container and line (Compose >= 2.21).
+ps_json() {
+  container "$1"
+  printf '{"Name":"app-%s-1","Image":"%s","Service":"%s",' "$1" "$image" "$1"
+  printf '"State":"%s","Health":"%s","ExitCode":%s,"Status":"%s"}\n' "$run" "$health" "$code" "$status"
+}
+SERVICES='api postgres cache concierge rag guardrails'
+all=no
 log_lines() {
   t=$(date -u '+%Y-%m-%dT%H:%M:%SZ')
-  echo "$1-1  | $t INFO Uvicorn running on 0.0.0.0:8000"
+  if [ "$(knob "container:$1" running running)" = exited ]; then
+    echo "$1-1  | $t ERROR Application startup failed. Exiting."
+  else
+    echo "$1-1  | $t INFO Uvicorn running on 0.0.0.0:8000"
+  fi
   if [ "$STATE" = sick ]; then
     echo "$1-1  | $t ERROR together_api error status=503 latency_ms=2600"
     echo "$1-1  | $t WARNING circuit_breaker_state=open dependency=together_ai"
@@ -115,11 +173,34 @@ log_lines() {
 }
 case "$*" in
   --version) echo "Docker version 24.0.7, build afdd53b" ;;
+  info)
+    echo "Client: Docker Engine - Community"
+    echo " Version:    24.0.7"
+    echo ""
+    echo "Server:"
+    if [ "$(knob docker_daemon up up)" = down ]; then
+      echo "ERROR: Cannot connect to the Docker daemon at unix:///var/run/docker.sock."
+      exit 1
+    fi
+    echo " Containers: 6"
+    echo "  Running: 6"
+    echo " Server Version: 24.0.7" ;;
+  "compose ps --all --format json") for s in $SERVICES; do ps_json "$s"; done ;;
+  "compose ps --all --format json "*) ps_json "$6" ;;
   "compose ps")
-    echo "$ps_header"; for s in api postgres cache concierge rag guardrails; do ps_line "$s"; done ;;
+    echo "$ps_header"; for s in $SERVICES; do ps_line "$s"; done ;;
   "compose ps "*) echo "$ps_header"; ps_line "$3" ;;
   "compose logs"*) for last; do :; done; log_lines "$last" ;;
   "logs"*) for last; do :; done; log_lines "$last" ;;
+  "exec db df -h")
+    container db
+    if [ "$run" = exited ]; then
+      echo "Error response from daemon: container app-db-1 is not running"; exit 1
+    fi
+    echo "Filesystem      Size  Used Avail Use% Mounted on"
+    echo "overlay          50G   22G   26G  46% /"
+    if [ "$STATE" = sick ]; then echo "/dev/sdb1       100G   93G  7.0G  93% /var/lib/postgresql/data"
+    else echo "/dev/sdb1       100G   38G   62G  38% /var/lib/postgresql/data"; fi ;;
   "stats --no-stream"*)
     echo "CONTAINER ID   NAME        CPU %     MEM USAGE / LIMIT     MEM %"
     if [ "$STATE" = sick ]; then
@@ -137,7 +218,10 @@ case "$*" in
     echo "Build Cache     120       0         6.1GB     6.1GB" ;;
   "system prune"*) echo "Total reclaimed space: 15.2GB" ;;
   "volume prune"*) echo "Total reclaimed space: 9.8GB" ;;
-  "compose restart"*|"compose up"*|"compose stop"*|"compose -f"*|restart*|stop*|start*) : ;;
+  "compose restart"*|"compose up"*|"compose stop"*|"compose down"*|"compose -f"*|restart*|stop*|start*) : ;;
+  "pull "*) echo "$2: Pulling from library"; echo "Status: Image is up to date for $2" ;;
+  "build "*) echo "Successfully tagged $3" ;;
+  "run "*) echo "4f3e2d1c0b9a8f7e6d5c4b3a29180706f5e4d3c2b1a09f8e7d6c5b4a39281706" ;;
   *) echo "docker (demo): unsupported: $*" >&2; exit 1 ;;
 esac
 """
@@ -180,21 +264,53 @@ case "$*" in
     echo " app/websocket/reconnect.py   | 22 ++++++++++++----------"
     echo " config/settings.py           |  4 ++--"
     echo " 3 files changed, 21 insertions(+), 19 deletions(-)" ;;
-  "log --all"*) : ;;
+  "log --all"*)
+    if [ "$(knob secret_commits none none)" != none ]; then
+      echo "4b1e0c2 refs/heads/old-config Add .env.production for the staging box"
+    fi ;;
   "pull"*) echo "Already up to date." ;;
+  "checkout "*) echo "HEAD is now at $2" ;;
+  "diff --name-only"*) if [ "$STATE" = sick ]; then echo "config/settings.py"; fi ;;
   *) echo "git (demo): unsupported: $*" >&2; exit 1 ;;
 esac
 """
 
 _ALEMBIC = r"""
+migrations=$(knob alembic ok ok)
 case "$1" in
   current) echo "INFO  [alembic.runtime.migration] Context impl PostgresqlImpl."
+           if [ "$migrations" = broken ]; then
+             echo "ERROR [alembic.util.messaging] Can't locate revision identified by 'c8d2e3f4a5b6'"
+             exit 1
+           fi
            echo "b7c1d2e3f4a5 (head)" ;;
-  heads) echo "b7c1d2e3f4a5 (head)" ;;
+  heads) echo "b7c1d2e3f4a5 (head)"
+         if [ "$migrations" = two_heads ]; then echo "d9e0f1a2b3c4 (head)"; fi ;;
   upgrade) echo "INFO  [alembic.runtime.migration] Running upgrade  -> b7c1d2e3f4a5" ;;
   downgrade) echo "INFO  [alembic.runtime.migration] Running downgrade b7c1d2e3f4a5 -> a6b0c1d2e3f4" ;;
   *) echo "alembic (demo): unsupported: $*" >&2; exit 1 ;;
 esac
+"""
+
+_PYTEST = r"""
+if [ "$STATE" = sick ]; then
+  echo "FAILED $1 - AssertionError: GET /api/v1/health returned 503"
+  echo "1 failed, 1 passed in 0.42s"; exit 1
+fi
+echo "2 passed in 0.31s"
+"""
+_NPM = r"""echo "npm (demo): $*"; echo "build finished" """
+_PIP = r"""echo "pip (demo): $*"; echo "Successfully installed requirements" """
+# The seed's `sleep 60` between stop and start (runbook 8): recorded, not waited out, so a demo
+# or test of the emergency restart takes no minute.
+_SLEEP = r""": """
+_DF = r"""
+root=$(knob disk_root_pct 93 41)
+line() { printf '%-15s %5s %5s %5s %3s%% %s\n' "$@"; }
+echo "Filesystem       Size  Used Avail Use% Mounted on"
+line /dev/root 50G "$((root / 2))G" "$(((100 - root) / 2))G" "$root" /
+line tmpfs 3.9G 0 3.9G 0 /dev/shm
+line /dev/sdb1 200G 82G 118G 41 /var/lib/postgresql
 """
 
 _DEPLOY = r"""echo "deploy (demo): $*"; echo "deployment finished" """
@@ -212,9 +328,14 @@ STAND_INS: dict[str, str] = {
     "kubectl": _KUBECTL,
     "git": _GIT,
     "alembic": _ALEMBIC,
+    "df": _DF,
     "deploy.sh": _DEPLOY,
     "switchover.sh": _SWITCHOVER,
     "backup-db.sh": _BACKUP,
+    "sleep": _SLEEP,
+    "npm": _NPM,
+    "pytest": _PYTEST,
+    "pip": _PIP,
 }
 
 
@@ -224,6 +345,10 @@ def _script(name: str, body: str, layout: HostLayout) -> str:
         f"# opsbot demo stand-in for `{name}`: canned output, changes nothing outside the demo dir.\n"
         f"ROOT={shlex.quote(str(layout.root))}\n"
         f"STATE=$(cat {shlex.quote(str(layout.state_file))} 2>/dev/null || echo healthy)\n"
+        f"KNOBS={shlex.quote(str(layout.knobs_dir))}\n"
+        "# knob NAME SICK HEALTHY: the knob file's value, else what sick or healthy says.\n"
+        'knob() { if [ -f "$KNOBS/$1" ]; then cat "$KNOBS/$1"; '
+        'elif [ "$STATE" = sick ]; then echo "$2"; else echo "$3"; fi; }\n'
         f"printf '%s\\n' \"{name} $*\" >> {shlex.quote(str(layout.calls_log))}\n"
         f"{body.strip()}\n"
     )
@@ -265,6 +390,7 @@ def build_host(workdir: Path, *, sick: bool = True) -> HostLayout:
         root=workdir / "root",
         state_file=workdir / "host-state",
         calls_log=workdir / "calls.log",
+        knobs_dir=workdir / "knobs",
     )
     layout.bin_dir.mkdir(parents=True, exist_ok=True)
     layout.set_sick(sick)

@@ -3,6 +3,9 @@
 Queries are matched by the metric they ask about (whitespace ignored), most specific first; each
 has a sick and a healthy value (error rate 7 % vs 0.02 %, p99 3.2 s vs 0.35 s, …). A query the
 table does not know answers an empty vector, as a real Prometheus does for an absent metric.
+
+A test can set the answer to one exact query (`Answers.set`): it wins over the table, so any
+catalogue check can be driven to any value without a new table row.
 """
 
 from __future__ import annotations
@@ -15,6 +18,32 @@ from aiohttp import web
 from bot.demo.api import ApiState
 
 STATE_KEY = web.AppKey("prometheus_state", ApiState)
+Sample = tuple[dict[str, str], float]
+
+
+def compact(query: str) -> str:
+    """A query without whitespace: how queries are compared."""
+    return "".join(query.split())
+
+
+class Answers:
+    """Answers set for exact queries (whitespace ignored); they win over the sick/healthy table."""
+
+    def __init__(self) -> None:
+        self._by_query: dict[str, list[Sample]] = {}
+
+    def set(self, query: str, *samples: Sample) -> None:
+        """Answer `query` with these labelled values (none: an empty vector)."""
+        self._by_query[compact(query)] = list(samples)
+
+    def get(self, query: str) -> list[Sample] | None:
+        return self._by_query.get(compact(query))
+
+    def clear(self) -> None:
+        self._by_query.clear()
+
+
+ANSWERS_KEY = web.AppKey("prometheus_answers", Answers)
 
 
 @dataclass(frozen=True)
@@ -43,11 +72,13 @@ TABLE: tuple[Series, ...] = (
     _one("db_query_duration", 1.8, 0.03),
     _one("together_api_rate_limited_total", 0.8, 0.0),
     _one("together_api_errors_total", 2.1, 0.0),
-    _one("rate_limit_exceeded_total", 4.2, 0.0),
+    _one("rate_limit_exceeded", 4.2, 0.0),
     _one("circuit_breaker_state", 1.0, 0.0, dependency="together_ai"),
+    _one(("deriv(", "pg_stat_activity_count"), 2.4, 0.0),
     _one("pg_stat_activity_count", 57.0, 12.0),
     _one("node_memory", 91.0, 45.0),
     _one("node_filesystem", 93.0, 41.0),
+    _one("container_fs_usage_bytes", 93.0, 38.0),
     _one("delta(process_resident_memory_bytes", 240.0, 3.0),
     _one("process_resident_memory_bytes", 1480.0, 310.0),
     _one('process_cpu_seconds_total{job="postgres"}', 72.0, 20.0),
@@ -73,9 +104,9 @@ TABLE: tuple[Series, ...] = (
 
 def answer(query: str, *, sick: bool) -> list[tuple[dict[str, str], float]]:
     """The labelled values the emulator returns for `query` (empty when it does not know it)."""
-    compact = "".join(query.split())
+    asked = compact(query)
     for series in TABLE:
-        if all("".join(needle.split()) in compact for needle in series.needles):
+        if all(compact(needle) in asked for needle in series.needles):
             return list(series.sick if sick else series.healthy)
     return []
 
@@ -89,17 +120,18 @@ async def query(request: web.Request) -> web.Response:
             {"status": "error", "errorType": "bad_data", "error": "no query given"}, status=400
         )
     now = time.time()
-    result = [
-        {"metric": labels, "value": [now, repr(float(value))]}
-        for labels, value in answer(text, sick=request.app[STATE_KEY].sick)
-    ]
+    samples = request.app[ANSWERS_KEY].get(text)
+    if samples is None:
+        samples = answer(text, sick=request.app[STATE_KEY].sick)
+    result = [{"metric": labels, "value": [now, repr(float(value))]} for labels, value in samples]
     return web.json_response({"status": "success", "data": {"resultType": "vector", "result": result}})
 
 
-def build_prometheus_app(state: ApiState) -> web.Application:
-    """The Prometheus emulator; sick or healthy values follow `state.sick`."""
+def build_prometheus_app(state: ApiState, answers: Answers | None = None) -> web.Application:
+    """The Prometheus emulator; sick or healthy values follow `state.sick` unless `answers` has one."""
     app = web.Application()
     app[STATE_KEY] = state
+    app[ANSWERS_KEY] = answers if answers is not None else Answers()
     app.router.add_get("/api/v1/query", query)
     app.router.add_post("/api/v1/query", query)
     return app

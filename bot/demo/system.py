@@ -5,10 +5,10 @@
         await system.leak_connections(50)
         ...
 
-The HTTP side (backend blue and green, Prometheus) runs in-process on 127.0.0.1 free ports; the
-PostgreSQL and Redis are the caller's, and the demo app schema is created in that database. The
-helpers that make the databases sick — leaked idle connections, a slow query, a low cache hit
-rate — are undone when the context exits.
+The HTTP side (backend blue and green, its neighbours RAG, guardrails, frontend and AI provider,
+Prometheus) runs in-process on 127.0.0.1 free ports; the PostgreSQL and Redis are the caller's,
+and the demo app schema is created in that database. The helpers that make the databases sick —
+leaked idle connections, a slow query, a low cache hit rate — are undone when the context exits.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ import redis.asyncio as aioredis
 import yaml
 from aiohttp import web
 
-from bot.demo.api import ApiState, build_api_app
+from bot.demo.api import ApiState, build_api_app, build_service_app
 from bot.demo.host import HostLayout, build_host
 from bot.demo.prometheus import build_prometheus_app
 from bot.targets import Targets, load_targets
 
 DEMO_KEY_PREFIX = "opsbot-demo:"
+NEIGHBOURS = ("rag", "guardrails", "frontend", "ai_provider")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -88,6 +89,9 @@ class SickSystem:
         self.workdir = workdir.resolve()
         self.api_state = ApiState(sick=True, name="blue")
         self.green_state = ApiState(sick=False, name="green")
+        # The backend's neighbours (their own targets): sick and healthy with the backend, or
+        # one at a time through their own state.
+        self.service_states = {name: ApiState(sick=True, name=name) for name in NEIGHBOURS}
         self.host: HostLayout = build_host(self.workdir / "host", sick=True)
         self.urls: dict[str, str] = {}
         self.targets_file = self.workdir / "targets.yml"
@@ -122,6 +126,7 @@ class SickSystem:
             "api": build_api_app(self.api_state),
             "api_green": build_api_app(self.green_state),
             "prometheus": build_prometheus_app(self.api_state),
+            **{name: build_service_app(state) for name, state in self.service_states.items()},
         }
         for name, app in apps.items():
             runner = web.AppRunner(app, access_log=None)
@@ -156,6 +161,10 @@ class SickSystem:
                 "api": {"kind": "http", "base_url": self.urls["api"], "description": "demo backend (blue)"},
                 "api_green": {"kind": "http", "base_url": self.urls["api_green"], "description": "green"},
                 "prometheus": {"kind": "prometheus", "base_url": self.urls["prometheus"]},
+                **{
+                    name: {"kind": "http", "base_url": self.urls[name], "description": f"demo {name}"}
+                    for name in NEIGHBOURS
+                },
                 "host": {
                     "kind": "command",
                     "description": "demo host: stand-ins for infrastructure programs, fake root",
@@ -176,35 +185,30 @@ class SickSystem:
         The command target resolves its allowed programs on PATH when it is loaded, so PATH is
         switched for the duration of the (synchronous) load and restored right after.
         """
-        with _path_prepended(self.host.bin_dir):
+        with path_prepended(self.host.bin_dir):
             return load_targets(self.targets_file)
 
     # --- the HTTP side --------------------------------------------------------------------------
 
     def make_sick(self) -> None:
-        """Backend degraded: /health and /ready 503, high 5xx rate and latency, host reports trouble."""
+        """Backend degraded: /health and /ready 503, high 5xx rate and latency, host reports trouble;
+        its neighbours (RAG, guardrails, frontend, AI provider) answer 503."""
         self.api_state.sick = True
+        for state in self.service_states.values():
+            state.sick = True
         self.host.set_sick(True)
 
     def make_healthy(self) -> None:
         self.api_state.sick = False
+        for state in self.service_states.values():
+            state.sick = False
         self.host.set_sick(False)
 
     # --- database sickness ----------------------------------------------------------------------
 
     async def seed_app_schema(self) -> None:
         """Create and fill the demo application tables (idempotent for the schema, not the rows)."""
-        async with await psycopg.AsyncConnection.connect(self.postgres_dsn, autocommit=True) as conn:
-            if (await (await conn.execute("SELECT to_regclass('public.alembic_version')")).fetchone()) == (
-                "alembic_version",
-            ):
-                return
-            for statement in _SCHEMA.split(";\n"):
-                await conn.execute(statement)
-            for statement in _DATA.split(";"):
-                if statement.strip():
-                    await conn.execute(statement.replace("%%", "%"))
-            await conn.execute("ANALYZE")
+        await seed_app_schema(self.postgres_dsn)
 
     async def leak_connections(self, count: int) -> int:
         """Open `count` connections to the app database and leave them idle; returns how many are open."""
@@ -268,8 +272,24 @@ class SickSystem:
             await client.delete(*keys)
 
 
+async def seed_app_schema(dsn: str) -> None:
+    """Create and fill the demo application tables in database `dsn` (skipped if they exist)."""
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        if (await (await conn.execute("SELECT to_regclass('public.alembic_version')")).fetchone()) == (
+            "alembic_version",
+        ):
+            return
+        for statement in _SCHEMA.split(";\n"):
+            await conn.execute(statement)
+        for statement in _DATA.split(";"):
+            if statement.strip():
+                await conn.execute(statement.replace("%%", "%"))
+        await conn.execute("ANALYZE")
+
+
 @contextmanager
-def _path_prepended(directory: Path) -> Iterator[None]:
+def path_prepended(directory: Path) -> Iterator[None]:
+    """PATH with `directory` first, for a command target loaded meanwhile (it resolves programs then)."""
     previous = os.environ.get("PATH")
     os.environ["PATH"] = os.pathsep.join([str(directory), previous or os.defpath])
     try:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from bot.approvals.store import ApprovalRecord
 from bot.postmortem.facts import Message, ReviewFacts
+from bot.runbooks.model import STATUS_WORD
 
 TO_FILL = "_To fill:_"
 _ACTION_LINE = re.compile(r"^\s*(?:[-*•]\s*)?(TODO|Action)\s*:\s*(.+)$", re.I | re.M)
@@ -219,12 +220,14 @@ def _follow_up(facts: ReviewFacts, message: Message, text: str) -> str:
 
 
 def _checked(facts: ReviewFacts) -> list[str]:
-    """One line per diagnosis run from Slack, with the checks that came back red."""
+    """One line per diagnosis run from Slack, with the checks that came back red or unseen."""
     checked = []
     for run in facts.diagnoses:
         red = f" — red: {', '.join(run.red)}" if run.red else ""
+        red += f" — could not see: {', '.join(run.unseen)}" if run.unseen else ""
+        word = STATUS_WORD.get(run.overall, run.overall.upper())
         checked.append(
-            f"- {hhmm(run.at)} `{run.runbook_id}` {run.title}: **{run.overall.upper()}**{red}"
+            f"- {hhmm(run.at)} `{run.runbook_id}` {run.title}: **{word}**{red}"
             f" (asked by {_name(facts, run.requested_by)})"
         )
     return checked or [f"- {TO_FILL} no diagnosis was run from Slack during this incident."]

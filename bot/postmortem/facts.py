@@ -28,7 +28,8 @@ class DiagnosisRun(BaseModel):
     title: str
     overall: str
     requested_by: str | None
-    red: list[str] = Field(default_factory=list)
+    red: list[str] = Field(default_factory=list)  # critical checks, with their values
+    unseen: list[str] = Field(default_factory=list)  # unknown checks, with why nothing was measured
 
 
 class Edits(BaseModel):

@@ -5,6 +5,11 @@ targets file was loaded). A parameter can only be a whole argv element, written 
 `$(reboot)` or `; rm -rf /` arrives as one literal argument; values that start with `-` are
 refused because the program would read them as options.
 
+A probe may name a regular expression (`match`); `matched_lines` then counts the output lines it
+finds, so a threshold can judge what a command *said* (containers not running, a filesystem at
+9x %) and not only whether it exited 0. There is no shell to pipe into `grep`, and many tools exit
+0 whatever they report.
+
 The process runs in its own session with stdin closed and a minimal environment. Output
 (stdout and stderr together) is read as it comes and only the last `max_output_bytes` are kept.
 When the run ends — normally, by timeout or by cancellation — the whole process group is killed,
@@ -15,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from bot.logs import redact_text
 from bot.probes.base import (
@@ -33,6 +39,7 @@ from bot.probes.base import (
     param_ref,
     refs_in,
 )
+from bot.probes.result import Scalar
 from bot.targets import CommandTarget
 
 _READ_CHUNK = 65_536
@@ -46,6 +53,19 @@ class CommandProbe(SpecBase):
     kind: Literal["command"] = "command"
     argv: list[str] = Field(min_length=1, max_length=64)
     tail_lines: int = Field(50, ge=1, le=1000)
+    # Lines of output (all kept lines, not only the last `tail_lines`) matching this are counted
+    # as `matched_lines`.
+    match: str | None = Field(None, min_length=1, max_length=500)
+
+    @field_validator("match")
+    @classmethod
+    def _match(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _argv(self) -> Self:
@@ -67,7 +87,7 @@ async def run_command(spec: CommandProbe, target: CommandTarget, call: Call) -> 
         raise ProbeSpecError(f"{spec.argv[0]} is not an allowed program on target {spec.target!r}")
     args = [_argument(arg, call) for arg in spec.argv[1:]]
     finished = await run_argv(program, args, target)
-    return _findings(finished, target, spec.tail_lines)
+    return _findings(finished, target, spec.tail_lines, spec.match)
 
 
 @dataclass(frozen=True)
@@ -160,16 +180,20 @@ async def _kill_group(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-def _findings(finished: Finished, target: CommandTarget, tail_lines: int) -> Findings:
+def _findings(finished: Finished, target: CommandTarget, tail_lines: int, match: str | None) -> Findings:
     kept = finished.kept_lines(target.secrets())
     shown = [_shorten(line) for line in kept[-tail_lines:]]
+    values: dict[str, Scalar] = {
+        "exit_code": finished.exit_code,
+        "output_lines": finished.lines,
+        "output_bytes": finished.total_bytes,
+        "last_line": shown[-1] if shown else None,
+    }
+    if match is not None:
+        pattern = re.compile(match)
+        values["matched_lines"] = sum(1 for line in kept if pattern.search(line))
     return Findings(
-        values={
-            "exit_code": finished.exit_code,
-            "output_lines": finished.lines,
-            "output_bytes": finished.total_bytes,
-            "last_line": shown[-1] if shown else None,
-        },
+        values=values,
         columns=["output"],
         rows=[[line] for line in shown],
         truncated=finished.truncated or len(kept) > tail_lines,

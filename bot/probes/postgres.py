@@ -5,6 +5,10 @@ parameters (`%(name)s`). Each run is one transaction that is `READ ONLY`, has a 
 slightly shorter than the probe's own timeout (so the server stops the query and the connection
 stays usable), and carries `application_name = 'opsbot:<run id>'` so a DBA sees who is asking.
 
+`EXPLAIN (FORMAT JSON)` without ANALYZE (the planner's plan; the statement does not run) also
+gives `seq_scans`, `index_scans` and `indexes_used`, so a check can see a sequential scan and
+verify that an index is used.
+
 Connection handling (`PostgresPools`, `transaction`) is separate from the probe so the action
 executor can reuse it with `read_only=False`.
 """
@@ -34,7 +38,7 @@ from bot.probes.base import (
     first_line,
     refs_in,
 )
-from bot.probes.result import json_safe, scalar
+from bot.probes.result import Scalar, json_safe, scalar
 from bot.targets import PostgresTarget
 
 # %% is a literal percent, %(name)s a bind parameter; psycopg also knows %(name)b / %(name)t.
@@ -51,6 +55,9 @@ class PostgresProbe(SpecBase):
     sql: str = Field(min_length=1, max_length=100_000)
     binds: dict[str, BindValue] = Field(default_factory=dict)
     max_rows: int = Field(100, ge=1, le=10_000)
+    # An extension the query reads (its views do not even parse without it): where it is not
+    # created and loaded, the query is not run and the probe says how to enable it instead.
+    requires_extension: Literal["pg_stat_statements"] | None = None
 
     @model_validator(mode="after")
     def _placeholders_match_binds(self) -> Self:
@@ -240,6 +247,10 @@ async def run_postgres(
                 conn, read_only=True, timeout_ms=timeout_ms, application_name=f"opsbot:{call.run_id}"
             ):
                 cur = conn.cursor()
+                if spec.requires_extension and (
+                    missing := await _missing_extension(cur, spec.requires_extension)
+                ):
+                    return Findings(values={"reason": missing, "row_count": 0})
                 await execute_one(cur, spec.sql, binds)
                 if cur.description is None:
                     return Findings(values={"row_count": 0})
@@ -254,4 +265,56 @@ async def run_postgres(
     for position, column in enumerate(columns):
         values.setdefault(column, scalar(rows[0][position]) if rows else None)
     values["row_count"] = len(rows)
+    if columns == ["QUERY PLAN"] and rows:
+        values |= plan_figures(rows[0][0])
     return Findings(values=values, columns=columns, rows=rows, truncated=len(fetched) > spec.max_rows)
+
+
+async def _missing_extension(cur: psycopg.AsyncCursor[Any], extension: str) -> str | None:
+    """What keeps `extension` from being read here, with how to enable it; None when it is usable.
+
+    pg_stat_statements needs both: the library preloaded (server setting, restart) and the
+    extension created in this database.
+    """
+    await cur.execute(
+        """SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = %(name)s),
+                  %(name)s = ANY (string_to_array(
+                      replace(current_setting('shared_preload_libraries'), ' ', ''), ','))""",
+        {"name": extension},
+    )
+    row = await cur.fetchone()
+    created, preloaded = (bool(row[0]), bool(row[1])) if row else (False, False)
+    preload = f"set shared_preload_libraries = '{extension}' in postgresql.conf and restart PostgreSQL"
+    create = f"CREATE EXTENSION {extension}"
+    if not created and not preloaded:
+        return f"{extension} is not enabled: {preload}, then {create}"
+    if not created:
+        return f"{extension} is loaded but not created in this database: {create}"
+    if not preloaded:
+        return f"{extension} is created but not loaded: {preload}"
+    return None
+
+
+_INDEX_SCANS = frozenset({"Index Scan", "Index Only Scan", "Bitmap Index Scan"})
+
+
+def plan_figures(plan: Any) -> dict[str, Scalar]:
+    """What an `EXPLAIN (FORMAT JSON)` plan says in numbers a rule can judge: how many sequential
+    scans and index scans it has, and which indexes it uses. Any other answer gives nothing."""
+    if not (isinstance(plan, list) and plan and isinstance(plan[0], dict) and "Plan" in plan[0]):
+        return {}
+    seq_scans = index_scans = 0
+    indexes: list[str] = []
+    nodes = [plan[0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        if not isinstance(node, dict):
+            continue
+        kind = node.get("Node Type")
+        if kind == "Seq Scan":
+            seq_scans += 1
+        elif kind in _INDEX_SCANS:
+            index_scans += 1
+            indexes.append(str(node.get("Index Name", "")))
+        nodes += node.get("Plans", [])
+    return {"seq_scans": seq_scans, "index_scans": index_scans, "indexes_used": ", ".join(sorted(indexes))}

@@ -5,6 +5,10 @@ A template such as `rate(http_requests_total{service="{service}",status=~"5.."}[
 value (`^[A-Za-z0-9_.:-]{1,128}$`) and is escaped for a PromQL string anyway (and for a regex when
 it sits in a `=~`/`!~` matcher); anything else is refused before a request is made. The query
 then travels as a URL query value, encoded by aiohttp.
+
+An empty vector (the metric or label combination does not exist) is an answer, not an error: the
+values say `value: None, series: 0` and carry the `query` that was sent, so a threshold check can
+report "no series for `<query>`" and stay unknown instead of looking fine.
 """
 
 from __future__ import annotations
@@ -138,14 +142,14 @@ async def run_prometheus(
         kind = document.get("errorType") if isinstance(document, dict) else None
         detail = first_line(str(error)) if error else f"HTTP {status}"
         raise ProbeFailed(f"prometheus {kind}: {detail}" if kind else f"prometheus: {detail}")
-    return _findings(document.get("data") or {}, spec.max_rows)
+    return _findings(document.get("data") or {}, spec.max_rows, query)
 
 
-def _findings(data: dict[str, Any], max_rows: int) -> Findings:
+def _findings(data: dict[str, Any], max_rows: int, query: str) -> Findings:
     result_type, result = data.get("resultType"), data.get("result")
     if result_type in ("scalar", "string") and isinstance(result, list) and len(result) == 2:
         value = _sample(result[1]) if result_type == "scalar" else str(result[1])
-        return Findings(values={"value": value}, columns=["value"], rows=[[value]])
+        return Findings(values={"value": value, "query": query}, columns=["value"], rows=[[value]])
     if result_type not in ("vector", "matrix") or not isinstance(result, list):
         raise ProbeFailed(f"unexpected result type {result_type!r}")
     rows: list[list[Any]] = []
@@ -153,7 +157,7 @@ def _findings(data: dict[str, Any], max_rows: int) -> Findings:
         # A range selector answers a matrix; its latest sample is the one that matters here.
         sample = series.get("value") or (series.get("values") or [[None, None]])[-1]
         rows.append([_labels(series.get("metric") or {}), _sample(sample[1])])
-    values: dict[str, Scalar] = {"value": rows[0][1] if rows else None, "series": len(rows)}
+    values: dict[str, Scalar] = {"value": rows[0][1] if rows else None, "series": len(rows), "query": query}
     return Findings(
         values=values, columns=["series", "value"], rows=rows[:max_rows], truncated=len(rows) > max_rows
     )

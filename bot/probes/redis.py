@@ -149,6 +149,9 @@ def _info_findings(info: dict[str, Any], max_rows: int) -> Findings:
         values["memory_used_pct"] = (
             round(100.0 * used / limit, 2) if limit and isinstance(used, int) else None
         )
+    version = str(info.get("redis_version", ""))
+    if (major := version.split(".", 1)[0]).isdigit():
+        values["redis_major"] = int(major)  # "7.2.4" → 7, so a rule can ask for Redis 7 or later
     if "instantaneous_ops_per_sec" in info:
         values["ops_per_sec"] = scalar(info["instantaneous_ops_per_sec"])
     return findings

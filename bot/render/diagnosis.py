@@ -1,5 +1,10 @@
 """The diagnosis card: overall status, one line per check with value and threshold, tables,
 manual steps and buttons for what the runbook suggests next — always within Slack's limits.
+
+Every status is a colour *and* a word (🟢 OK, 🟡 WARNING, 🔴 CRITICAL, ⚪ UNKNOWN), values read as
+words (yes/no, not True/False), and an unknown check says why it measured nothing. Whatever the
+card cuts — rows, long cells, long values or reasons, blocks beyond Slack's 50 — sets `overflow`,
+and `full_output` (the file attached in the thread) holds it uncut.
 """
 
 from __future__ import annotations
@@ -17,38 +22,75 @@ from bot.render.blocks import (
     header,
     section,
 )
-from bot.render.table import plain_table, render_table
+from bot.render.table import fit_table, plain_table
 from bot.runbooks.buttons import ActionButton, RunButton
 from bot.runbooks.engine import CheckOutcome, Diagnosis
-from bot.runbooks.model import RISK_ORDER, Runbook
+from bot.runbooks.model import RISK_ORDER, STATUS_WORD, Runbook, yes_no
 from bot.runbooks.params import format_duration
 
-EMOJI = {"ok": "🟢", "warn": "🟡", "crit": "🔴", "error": "⚠️"}
-LABEL = {"ok": "OK", "warn": "WARNING", "crit": "CRITICAL", "error": "ERROR"}
+EMOJI = {"ok": "🟢", "warn": "🟡", "crit": "🔴", "unknown": "⚪"}
+LABEL = STATUS_WORD
 RUN_RUNBOOK = "run_runbook"
 REQUEST_ACTION = "request_action"
 TABLE_BUDGET = 1800
+VALUE_MAX = 200
+REASON_MAX = 300
+NOTES_SHOWN = 3
+# Blocks that may follow the tables: manual steps, divider, notes, buttons, the overflow note.
+_TAIL_BLOCKS = 5
 
 
-def _value_text(outcome: CheckOutcome) -> str:
-    if outcome.status == "error":
-        return f"error: {escape(outcome.result.error or 'no answer')}"
-    if outcome.value is None:
-        shown = "no data" if outcome.threshold else f"answered in {outcome.result.latency_ms:.0f} ms"
-        return shown
-    value = outcome.value
+def badge(status: str) -> str:
+    """A status as colour and word: `🔴 CRITICAL`."""
+    return f"{EMOJI[status]} {LABEL[status]}"
+
+
+def value_words(value: object) -> str:
+    """A measured value as a person reads it: yes/no, 1,234.5, text."""
+    if value is None:
+        return "no value"
+    if isinstance(value, bool):
+        return yes_no(value)
     if isinstance(value, float):
-        value = f"{value:,.2f}".rstrip("0").rstrip(".")
-    return f"*{escape(str(value))}*{(' ' + outcome.unit) if outcome.unit else ''}"
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def could_not_see(diagnosis: Diagnosis) -> list[str]:
+    """Titles of the checks that measured nothing."""
+    return [o.title for o in diagnosis.checks if o.status == "unknown"]
+
+
+def _reason(outcome: CheckOutcome) -> str:
+    return outcome.reason or outcome.result.error or "nothing was measured"
+
+
+def _value_text(outcome: CheckOutcome) -> tuple[str, bool]:
+    """The value (or, for an unknown check or one crit because it did not answer, the reason) as
+    shown, and whether it was cut."""
+    if outcome.status == "unknown" or (outcome.value is None and outcome.reason):
+        reason = _reason(outcome)
+        return escape(clip(reason, REASON_MAX)), len(reason) > REASON_MAX
+    if outcome.value is None:
+        return f"answered in {outcome.result.latency_ms:.0f} ms", False
+    value = value_words(outcome.value)
+    unit = f" {outcome.unit}" if outcome.unit else ""
+    return f"*{escape(clip(value, VALUE_MAX))}*{unit}", len(value) > VALUE_MAX
+
+
+def _check_line(outcome: CheckOutcome) -> tuple[str, bool]:
+    value, cut = _value_text(outcome)
+    line = f"{badge(outcome.status)} · *{escape(outcome.title)}* — {value}"
+    if outcome.threshold:
+        line += f"  _({outcome.threshold})_"
+    if outcome.explain and outcome.status != "ok":
+        line += f"\n      ↳ {escape(outcome.explain)}"
+    return line, cut or len(line) > SECTION_TEXT
 
 
 def check_line(outcome: CheckOutcome) -> str:
-    line = f"{EMOJI[outcome.status]} *{escape(outcome.title)}* — {_value_text(outcome)}"
-    if outcome.threshold:
-        line += f"  _({outcome.threshold})_"
-    if outcome.explain and outcome.status in ("warn", "crit"):
-        line += f"\n      ↳ {escape(outcome.explain)}"
-    return line
+    """One check as a card line: `🔴 CRITICAL · *Idle connections* — *57* connections  _(…)_`."""
+    return _check_line(outcome)[0]
 
 
 def params_text(params: dict[str, Any], durations: set[str]) -> str:
@@ -74,38 +116,56 @@ def diagnosis_blocks(
     blocks.append(context(" · ".join(meta)))
 
     overflow = False
+    unseen = could_not_see(diagnosis)
+    if unseen:
+        warning = f"⚠️ *Could not see:* {escape(', '.join(unseen))} — not checked, so not an all-clear."
+        overflow = len(warning) > SECTION_TEXT
+        blocks.append(context(warning))
     lines: list[str] = []
     tables: list[Block] = []
     for outcome in diagnosis.checks:
-        lines.append(check_line(outcome))
+        line, cut = _check_line(outcome)
+        lines.append(line)
+        overflow = overflow or cut
         check = runbook.check(outcome.check_id)
         result = outcome.result
         if check is not None and check.show_rows and result.columns and result.rows:
-            table, left = render_table(result.columns, result.rows, budget=TABLE_BUDGET)
-            note = f"\n_{left} more rows — full output in the thread_" if left else ""
-            overflow = overflow or bool(left) or result.truncated
-            tables.append(section(f"*{escape(outcome.title)}*\n{table}{note}"))
+            table = fit_table(result.columns, result.rows, budget=TABLE_BUDGET)
+            if table.left:
+                note = f"\n_{table.left} more rows — full output in the thread_"
+            elif table.clipped:
+                note = "\n_long lines end in … here — whole in the thread_"
+            else:
+                note = ""
+            overflow = overflow or bool(table.left) or table.clipped or result.truncated
+            tables.append(section(f"*{escape(outcome.title)}*\n{table.text}{note}"))
     blocks += _pack_lines(lines)
-    room = MAX_BLOCKS - len(blocks) - 4
+    room = MAX_BLOCKS - len(blocks) - _TAIL_BLOCKS
     if len(tables) > room:
         overflow = True
         tables = tables[: max(room, 0)]
     blocks += tables
     if runbook.manual:
         steps = "\n".join(f"• {escape(step)}" for step in runbook.manual)
-        blocks.append(
-            section(clip(f"*Manual steps* (not automated — a person does these)\n{steps}", SECTION_TEXT))
-        )
+        text = f"*Manual steps* (not automated — a person does these)\n{steps}"
+        overflow = overflow or len(text) > SECTION_TEXT
+        blocks.append(section(text))
+    if diagnosis.notes:
+        blocks.append(context(*(escape(note) for note in diagnosis.notes[:NOTES_SHOWN])))
+        overflow = overflow or len(diagnosis.notes) > NOTES_SHOWN
     buttons = suggestion_buttons(diagnosis, runbook)
     if buttons:
         blocks.append(divider())
-        notes = {s.note for s in diagnosis.suggestions if s.note}
+        notes = sorted({s.note for s in diagnosis.suggestions if s.note})
         if notes:
-            blocks.append(context(*sorted(notes)[:3]))
+            blocks.append(context(*notes[:NOTES_SHOWN]))
         blocks.append({"type": "actions", "block_id": f"next:{diagnosis.run_id}", "elements": buttons[:25]})
+        overflow = overflow or len(notes) > NOTES_SHOWN or len(buttons) > 25
+    overflow = overflow or len(blocks) > MAX_BLOCKS
     if overflow:
+        blocks = blocks[: MAX_BLOCKS - 1]
         blocks.append(context("Some output did not fit here: the full output is in the thread."))
-    return blocks[:MAX_BLOCKS], overflow
+    return blocks, overflow
 
 
 def _pack_lines(lines: list[str]) -> list[Block]:
@@ -154,22 +214,45 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return button
 
 
-def full_output(diagnosis: Diagnosis) -> str:
-    """Every check's complete output as Markdown, for the file in the thread."""
-    parts = [f"# {diagnosis.title} — {LABEL[diagnosis.overall]}", f"run {diagnosis.run_id}", ""]
+def full_output(diagnosis: Diagnosis, runbook: Runbook | None = None) -> str:
+    """Everything the card shows or cut, uncut, as Markdown, for the file in the thread."""
+    parts = [f"# {diagnosis.title} — {badge(diagnosis.overall)}", f"run {diagnosis.run_id}", ""]
+    unseen = could_not_see(diagnosis)
+    if unseen:
+        parts += [f"Could not see: {', '.join(unseen)}", ""]
     for outcome in diagnosis.checks:
-        parts.append(f"## {EMOJI[outcome.status]} {outcome.title}")
-        parts.append(f"status: {outcome.status}; value: {outcome.value}; {outcome.threshold}")
-        if outcome.result.error:
-            parts.append(f"error: {outcome.result.error}")
+        parts.append(f"## {badge(outcome.status)} · {outcome.title}")
+        if outcome.status == "unknown":
+            parts.append(f"could not measure: {_reason(outcome)}")
+        elif outcome.value is None and outcome.reason:
+            parts.append(f"did not answer: {outcome.reason}")
+        elif outcome.value is not None:
+            parts.append(f"value: {value_words(outcome.value)}{(' ' + outcome.unit) if outcome.unit else ''}")
+        if outcome.threshold:
+            parts.append(f"thresholds: {outcome.threshold}")
+        if outcome.result.error and outcome.result.error != outcome.reason:
+            parts.append(f"probe error: {outcome.result.error}")
         if outcome.result.columns:
             parts += ["```", plain_table(outcome.result.columns, outcome.result.rows), "```"]
             if outcome.result.truncated:
                 parts.append("(the probe's row cap was reached; more rows exist)")
         parts.append("")
+    if runbook is not None and runbook.manual:
+        parts += ["## Manual steps", *(f"- {step}" for step in runbook.manual), ""]
+    if diagnosis.notes:
+        parts += ["## Advice", *(f"- {note}" for note in diagnosis.notes), ""]
+    if diagnosis.suggestions:
+        parts.append("## Suggested next")
+        parts += [f"- {s.kind} {s.ref}{(' — ' + s.note) if s.note else ''}" for s in diagnosis.suggestions]
+        parts.append("")
     return "\n".join(parts)
 
 
-def diagnosis_text(diagnosis: Diagnosis) -> str:
-    """Notification fallback text."""
-    return f"{EMOJI[diagnosis.overall]} {diagnosis.title}: {LABEL[diagnosis.overall]}"
+def diagnosis_text(diagnosis: Diagnosis, *, unattended: bool = False) -> str:
+    """Notification fallback text. An unattended run (a schedule, an alert) nobody is watching
+    says loudly which checks it could not see."""
+    text = f"{EMOJI[diagnosis.overall]} {diagnosis.title}: {LABEL[diagnosis.overall]}"
+    unseen = could_not_see(diagnosis)
+    if unattended and unseen:
+        text += f" — ⚠️ could not see: {', '.join(unseen)}"
+    return text

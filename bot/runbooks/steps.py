@@ -33,7 +33,7 @@ class PostgresWrite(SpecBase):
         return refs_in(self.binds)
 
 
-RedisWriteCommand = Literal["CONFIG SET", "FLUSHDB", "DEL", "UNLINK", "CLIENT KILL", "MEMORY PURGE"]
+RedisWriteCommand = Literal["CONFIG SET", "FLUSHDB", "DEL", "UNLINK", "CLIENT KILL", "MEMORY PURGE", "BGSAVE"]
 
 
 class RedisWrite(SpecBase):
@@ -74,21 +74,44 @@ class HttpCall(SpecBase):
         return refs_in(self.json_body)
 
 
+Argv = Annotated[list[BindValue], Field(min_length=1, max_length=64)]
+
+
 class CommandRun(SpecBase):
-    """An argv run on a `command` target (systemctl restart, docker compose up --scale…), no shell."""
+    """An argv run on a `command` target (systemctl restart, docker compose up --scale…), no shell.
+
+    `then` lists further argvs run in order after `argv`, each only if the one before exited 0 —
+    a fixed sequence approved once (stop, wait, start), never a shell line. The first failure
+    ends the run; the steps after it are not run.
+    """
 
     kind: Literal["command"] = "command"
-    argv: list[BindValue] = Field(min_length=1, max_length=64)
+    argv: Argv
+    then: list[Argv] = Field(default_factory=list, max_length=7)
 
     @field_validator("argv")
     @classmethod
     def _argv(cls, argv: list[BindValue]) -> list[BindValue]:
-        for index, value in enumerate(argv):
-            check_literal_or_ref(value, f"argv[{index}]")
-        return argv
+        return _checked_argv(argv, "argv")
+
+    @field_validator("then")
+    @classmethod
+    def _then(cls, then: list[list[BindValue]]) -> list[list[BindValue]]:
+        return [_checked_argv(argv, f"then[{index}]") for index, argv in enumerate(then)]
+
+    @property
+    def argvs(self) -> list[list[BindValue]]:
+        """Every argv this step runs, in order."""
+        return [self.argv, *self.then]
 
     def param_names(self) -> frozenset[str]:
-        return refs_in(self.argv)
+        return frozenset().union(*(refs_in(argv) for argv in self.argvs))
+
+
+def _checked_argv(argv: list[BindValue], where: str) -> list[BindValue]:
+    for index, value in enumerate(argv):
+        check_literal_or_ref(value, f"{where}[{index}]")
+    return argv
 
 
 class ManualSteps(BaseModel):

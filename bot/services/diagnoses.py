@@ -2,6 +2,8 @@
 
 `deliver` is the one path for every diagnosis that reaches Slack — a slash command, a "Run" button,
 an incident's severity checklist, a schedule — so each gets the same card, overflow file and record.
+A run nobody asked for (a schedule, an alert: no asker) puts what it could not see in its
+notification text, since no one is watching the card when it lands.
 """
 
 from __future__ import annotations
@@ -57,7 +59,10 @@ class DiagnosisService:
         heading: str = "",
     ) -> Diagnosis:
         """Run the diagnosis, post its card in `channel` (or `thread_ts`), attach long output in the
-        card's thread, and record it. If the card cannot be posted, the asker gets it ephemerally."""
+        card's thread, and record it. If the card cannot be posted, the asker gets it ephemerally.
+
+        `heading` starts the notification text ("Scheduled: "); with no asker the text also names
+        the checks that could not be seen."""
         if self._catalogue is None or self._client is None:
             raise RuntimeError("this DiagnosisService was built without a catalogue and a Slack client")
         structlog.contextvars.bind_contextvars(runbook_id=request.runbook_id)
@@ -66,11 +71,10 @@ class DiagnosisService:
         structlog.contextvars.bind_contextvars(run_id=diagnosis.run_id)
         requested_by = asker.user if asker else None
         blocks, overflow = diagnosis_blocks(diagnosis, runbook, requested_by=requested_by, shared=shared)
+        text = heading + diagnosis_text(diagnosis, unattended=asker is None)
         ts: str | None = None
         try:
-            ts = await post_message(
-                self._client, channel, heading + diagnosis_text(diagnosis), blocks, thread_ts=thread_ts
-            )
+            ts = await post_message(self._client, channel, text, blocks, thread_ts=thread_ts)
         except PostFailed as exc:
             log.warning("diagnosis_post_failed", channel=channel, error=exc.error)
             if asker is not None:
@@ -82,7 +86,7 @@ class DiagnosisService:
                 channel,
                 ts,
                 f"{runbook.id}-{diagnosis.run_id}.md",
-                full_output(diagnosis),
+                full_output(diagnosis, runbook),
                 f"{runbook.title}: full output",
             )
         try:

@@ -22,6 +22,7 @@ from bot.mrkdwn import escape
 from bot.paging import Pager, PageResult
 from bot.render import incident as render
 from bot.runbooks.commands import RunRequest
+from bot.runbooks.model import STATUS_WORD
 from bot.services.diagnoses import DiagnosisService
 from bot.services.incident_timers import IncidentTimers, now_key
 from bot.slack.asker import Asker, tell
@@ -350,7 +351,7 @@ class IncidentService:
             kind="diagnosis",
             actor=by,
             source_key=f"diagnosis:{diagnosis.run_id}",
-            text=f"Diagnosis {runbook_id}: {diagnosis.overall.upper()}",
+            text=f"Diagnosis {runbook_id}: {STATUS_WORD[diagnosis.overall]}",
             details={"run_id": diagnosis.run_id, "overall": diagnosis.overall},
         )
 

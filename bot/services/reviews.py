@@ -22,10 +22,10 @@ from bot.postmortem.history import read_channel, user_names
 from bot.postmortem.markup import to_markdown
 from bot.postmortem.render import render_markdown
 from bot.render import review as review_render
+from bot.render.diagnosis import value_words
 from bot.slack.asker import Asker
 
 log = get_logger(__name__)
-RED = ("crit", "error")
 _USER_IDS = re.compile(r"<@([UW][A-Z0-9]{2,20})")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
@@ -105,8 +105,14 @@ class ReviewService:
         runs = []
         for row in rows:
             result: dict[str, Any] = row["result"]
+            checks = result.get("checks", [])
             red = [
-                f"{c['title']} ({c.get('value')})" for c in result.get("checks", []) if c.get("status") in RED
+                f"{c['title']} ({value_words(c.get('value'))})" for c in checks if c.get("status") == "crit"
+            ]
+            unseen = [
+                f"{c['title']} ({c.get('reason') or 'no reason recorded'})"
+                for c in checks
+                if c.get("status") == "unknown"
             ]
             runs.append(
                 DiagnosisRun(
@@ -116,6 +122,7 @@ class ReviewService:
                     overall=row["overall"],
                     requested_by=row["requested_by"],
                     red=red,
+                    unseen=unseen,
                 )
             )
         return runs

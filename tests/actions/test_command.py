@@ -113,3 +113,71 @@ async def test_programs_off_the_allow_list_are_refused(executor: ActionExecutor)
         with pytest.raises(ProbeSpecError, match=message):
             await executor.run(step, {"program": "sh"}, run_id="r", timeout_s=1)
     executor.check(run("sh", "-c", "true"))
+
+
+def sequence(*argvs: list[object]) -> CommandRun:
+    first, *then = argvs
+    return CommandRun.model_validate({"target": "host", "argv": first, "then": then})
+
+
+async def test_a_sequence_runs_in_order_as_one_action(executor: ActionExecutor, tmp_path: Path) -> None:
+    log = tmp_path / "ran"
+    step = sequence(
+        ["sh", "-c", f"echo stop >> {log}; echo stopped"],
+        ["sleep", "0"],
+        ["sh", "-c", f'echo "start $0" >> {log}; echo started', "{service}"],
+    )
+    assert step.param_names() == {"service"}
+    result = await executor.run(step, {"service": "api"}, run_id="q", timeout_s=5)
+    assert result.status == "succeeded", result.error
+    assert log.read_text().splitlines() == ["stop", "start api"]
+    assert result.values == {"exit_code": 0, "steps_run": 3}
+    assert result.output.splitlines()[-2:] == [
+        f'$ sh -c echo "start $0" >> {log}; echo started api',
+        "started",
+    ]
+    assert result.output.startswith("$ sh -c")
+
+
+async def test_a_sequence_stops_at_the_first_failure(executor: ActionExecutor, tmp_path: Path) -> None:
+    log = tmp_path / "ran"
+    step = sequence(
+        ["sh", "-c", f"echo stop >> {log}"],
+        ["sh", "-c", "echo 'no such service' >&2; exit 4"],
+        ["sh", "-c", f"echo start >> {log}"],
+    )
+    result = await executor.run(step, {}, run_id="f", timeout_s=5)
+    assert result.status == "failed"
+    assert result.values == {"exit_code": 4, "steps_run": 2}
+    assert result.error == "step 2 of 3 (sh): exit code 4: no such service — the steps after it were not run"
+    assert log.read_text().splitlines() == ["stop"]
+
+
+async def test_nothing_in_a_sequence_runs_if_any_part_is_refused(
+    executor: ActionExecutor, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran"
+    first = ["sh", "-c", f"echo stop >> {log}"]
+    refused = sequence(first, ["rm", "-rf", str(tmp_path)])
+    with pytest.raises(ProbeSpecError, match="rm is not an allowed program"):
+        executor.check(refused)
+    with pytest.raises(ProbeSpecError, match="rm is not an allowed program"):
+        await executor.run(refused, {}, run_id="r", timeout_s=2)
+    bad_value = await executor.run(
+        sequence(first, ["printf", "%s", "{service}"]), {"service": "--all"}, run_id="v", timeout_s=2
+    )
+    assert bad_value.status == "failed"
+    assert "starts with '-'" in (bad_value.error or "")
+    assert not log.exists()
+    with pytest.raises(ValueError, match="mixes text and a placeholder"):
+        sequence(first, ["printf", "x{service}"])
+
+
+async def test_one_deadline_covers_the_whole_sequence(executor: ActionExecutor, tmp_path: Path) -> None:
+    log = tmp_path / "ran"
+    started = time.monotonic()
+    step = sequence(["sleep", "0.3"], ["sleep", "0.3"], ["sh", "-c", f"echo start >> {log}"])
+    result = await executor.run(step, {}, run_id="d", timeout_s=0.5)
+    assert result.status == "timeout"
+    assert time.monotonic() - started < 1.0
+    assert not log.exists()

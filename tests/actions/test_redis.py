@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
 import redis
 
@@ -50,6 +55,36 @@ async def test_flushdb_empties_the_database(executor: ActionExecutor, server: re
     assert server.dbsize() == 0
 
 
+async def test_bgsave_writes_a_snapshot_where_redis_is_configured_to(
+    executor_for: Executors, tmp_path: Path
+) -> None:
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        server = redis.Redis(port=port, decode_responses=True)
+        for _ in range(200):
+            try:
+                server.set("k", "v")
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        executor = executor_for(make_targets(cache={"kind": "redis", "url": f"redis://127.0.0.1:{port}/0"}))
+        result = await executor.run(command("BGSAVE"), {}, run_id="bgsave", timeout_s=2)
+        assert result.status == "succeeded", result.error
+        for _ in range(100):
+            if server.info("persistence")["rdb_bgsave_in_progress"] == 0 and (tmp_path / "dump.rdb").exists():
+                break
+            time.sleep(0.05)
+        assert (tmp_path / "dump.rdb").exists()
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
 async def test_del_takes_each_parameter_as_one_key(executor: ActionExecutor, server: redis.Redis) -> None:
     hostile = "x\r\nFLUSHALL\r\n"
     server.mset({"session:1": "a", "session:2": "b", "keep": "c", hostile: "d"})
@@ -67,6 +102,7 @@ async def test_shapes_the_command_cannot_take_are_refused(executor: ActionExecut
         (command("DEL"), "needs at least one argument"),
         (command("FLUSHDB", "EVERYTHING"), "ASYNC or SYNC"),
         (command("MEMORY PURGE", "x"), "takes no arguments"),
+        (command("BGSAVE", "SCHEDULE"), "takes no arguments"),
         (command("DEL", True), "not a Redis argument"),
     ]:
         with pytest.raises(ProbeSpecError, match=message):

@@ -10,6 +10,7 @@ import json
 import time
 
 import aiohttp
+import pytest
 
 from bot.server import BotServer
 from handlers.listening import Delivery, Listeners, register
@@ -82,3 +83,29 @@ async def test_a_signed_view_submission_without_a_view_type_is_not_a_5xx(
     del payload["view"]["type"]
     status, _, _ = await _post(http_bot, slack, forge.interaction(payload))
     assert status < 500
+
+
+ODD_SHAPES = {
+    "user is text": {"user": "U0ALICE"},
+    "team is text": {"team": "T0"},
+    "channel is a list": {"channel": ["C0GENERAL"]},
+    "message is text": {"message": "hello"},
+    "container is a list": {"container": []},
+    "actions empty": {"actions": []},
+    "action is text": {"actions": ["approve"]},
+    "view is text": {"type": "view_submission", "view": "V0"},
+    "view state is text": {
+        "type": "view_submission",
+        "view": {"type": "modal", "callback_id": "x", "state": "s"},
+    },
+    "type is a number": {"type": 7},
+}
+
+
+@pytest.mark.parametrize("change", list(ODD_SHAPES.values()), ids=list(ODD_SHAPES))
+async def test_no_signed_interaction_however_odd_gets_a_5xx(
+    slack: LocalSlack, http_bot: BotServer, change: dict[str, object]
+) -> None:
+    payload = {**forge.button_click(slack, "alice", "general", "approval_approve", "REQ-1"), **change}
+    status, _, _ = await _post(http_bot, slack, forge.interaction(payload))
+    assert status < 500, change

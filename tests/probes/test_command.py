@@ -175,3 +175,18 @@ async def test_programs_off_the_allow_list_are_refused(runner: ProbeRunner) -> N
 def test_bad_argv_templates_are_refused_at_validation(argv: list[str], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         CommandProbe.model_validate({"target": "host", "argv": argv})
+
+
+async def test_match_counts_the_output_lines_a_threshold_judges(runner: ProbeRunner) -> None:
+    lines = "app-api-1 running unhealthy\napp-db-1 running healthy\napp-rag-1 exited\n"
+    spec = probe("printf", lines, match=r"exited|unhealthy")
+    result = await runner.run(spec, {}, run_id="m", timeout_s=2)
+    assert result.values["matched_lines"] == 2
+    assert result.values["exit_code"] == 0
+    without = await runner.run(probe("printf", lines), {}, run_id="m", timeout_s=2)
+    assert "matched_lines" not in without.values
+
+
+def test_a_match_that_is_not_a_regular_expression_is_refused() -> None:
+    with pytest.raises(ValidationError, match="not a regular expression"):
+        probe("echo", "x", match="(unclosed")

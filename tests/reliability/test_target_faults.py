@@ -114,8 +114,10 @@ async def test_a_diagnosis_with_refused_hung_and_failing_targets_arrives_within_
         elapsed = time.monotonic() - started
         card = json.dumps(cards[0].blocks, ensure_ascii=False)
     assert elapsed < 4 + 2, f"the card took {elapsed:.1f}s against a 4 s deadline"
-    assert "🟢 *App database answers* — *1*" in card, "a healthy check beside broken ones still reports"
-    assert "*Replica database answers* — error: cannot connect: Connection refused" in card
-    assert "*Cache answers* — error: timed out after 1.5s" in card, "a hung target costs its own timeout"
-    assert "🔴 *Service health* — *False*" in card
+    assert "🟢 OK · *App database answers* — *1*" in card, "a healthy check beside broken ones still reports"
+    assert "⚪ UNKNOWN · *Replica database answers* — cannot connect: Connection refused" in card
+    assert "⚪ UNKNOWN · *Cache answers* — timed out after 1.5s" in card, (
+        "a hung target costs its own timeout"
+    )
+    assert "🔴 CRITICAL · *Service health* — *no*" in card
     assert "CRITICAL" in card

@@ -283,7 +283,8 @@ async def test_commands_get_each_payload_as_one_argument_without_a_shell(
                 if payload.startswith("-") or "\x00" in payload:
                     assert refused and ("option" in error or "NUL" in error), (slot_id, payload, error)
                 else:
-                    ran += 1
+                    # A sequence (`then:`) runs each of its programs once, each with the payload.
+                    ran += 1 if isinstance(spec, CommandProbe) else len(spec.argvs)
     assert not canary.exists(), "a payload was run by a shell"
     # One log line per call (a payload with a line break continues on the next line).
     programs = set(sick_system.host.stand_ins)

@@ -35,7 +35,7 @@ async def test_db_connections_posts_a_critical_card_with_counts_and_thresholds(
     text = text_of(card.blocks)
     assert "Database connections — CRITICAL" in text
     assert "Idle connections holding pool slots" in text
-    assert "crit > 40 connections" in text
+    assert "critical if > 40 connections" in text
     assert "terminate_idle" in text, "the remediation is offered as a button"
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         row = await (
