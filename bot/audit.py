@@ -1,4 +1,5 @@
-"""The append-only, hash-chained audit log: write an event, verify the chain, list recent events.
+"""The append-only, hash-chained audit log: write an event, verify the chain, list recent events
+and the events about one request or incident.
 
 Each row's hash covers its content and the previous row's hash, so editing or deleting a row
 (which the table's triggers refuse anyway) breaks verification from that row on.
@@ -115,4 +116,19 @@ async def verify(conn: psycopg.AsyncConnection[Any]) -> ChainReport:
 async def recent(conn: psycopg.AsyncConnection[Any], limit: int = 50) -> list[AuditRecord]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute("SELECT * FROM audit_events ORDER BY id DESC LIMIT %s", (limit,))
+        return [AuditRecord(**row) for row in await cur.fetchall()]
+
+
+async def about(
+    conn: psycopg.AsyncConnection[Any], subject: str, channel: str | None = None, limit: int = 200
+) -> list[AuditRecord]:
+    """Events whose subject is `subject` (REQ-…, INC-…), and with `channel` every event in that channel
+    (an incident's: the requests and decisions made in it), oldest first."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """SELECT * FROM (SELECT * FROM audit_events
+                   WHERE subject = %s OR (%s::text IS NOT NULL AND channel = %s)
+                   ORDER BY id DESC LIMIT %s) AS latest ORDER BY id""",
+            (subject, channel, channel, limit),
+        )
         return [AuditRecord(**row) for row in await cur.fetchall()]

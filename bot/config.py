@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     # How often expired approval requests are marked and their cards redrawn (6 fields = seconds).
     approval_sweep_cron: str = Field("* * * * *", validation_alias="OPSBOT_APPROVAL_SWEEP_CRON")
     incident_channel: str = Field("incident-response", validation_alias="OPSBOT_INCIDENT_CHANNEL")
+    # The user group whose members may read the audit log in Slack (`/opsbot audit`), asked each time.
+    auditors_group: str = Field(
+        "auditors",
+        pattern=r"^([S][A-Z0-9]{2,20}|[a-z0-9][a-z0-9._-]{0,79})$",
+        validation_alias="OPSBOT_AUDITORS_GROUP",
+    )
     data_dir: Path = Field(Path(".opsbot"), validation_alias="OPSBOT_DATA_DIR")
     host: str = Field("127.0.0.1", validation_alias="OPSBOT_HOST")
     port: int = Field(3000, ge=0, le=65535, validation_alias="OPSBOT_PORT")

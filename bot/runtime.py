@@ -39,6 +39,7 @@ from bot.runbooks.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.runbooks.defaults import apply_param_defaults, parse_overrides
 from bot.services.approval_desk import ApprovalDesk
 from bot.services.approvals import ApprovalService
+from bot.services.audit_trail import AuditTrail
 from bot.services.container import Services
 from bot.services.diagnoses import DiagnosisService
 from bot.services.incidents import IncidentService, parse_tiers
@@ -252,6 +253,14 @@ def _assemble(
     outbox = Outbox(slack, jobs)
     tasks = _tasks(metrics, slack)
     approvals = _approvals(config, store, clients, diagnoses, incident_store, directory)
+
+    async def is_incident_channel(channel_id: str) -> bool:
+        return await incident_store.in_channel(channel_id) is not None
+
+    async def incident_channel(incident_id: str) -> str | None:
+        incident = await incident_store.get(incident_id)
+        return incident.channel_id if incident else None
+
     incidents = _incidents(
         settings, config, slack, incident_store, directory, jobs, outbox, diagnoses, approvals
     )
@@ -259,12 +268,22 @@ def _assemble(
     services = Services(
         catalogue=config.runbooks,
         diagnoses=diagnoses,
-        approvals=ApprovalDesk(approvals, slack, outbox),
+        approvals=ApprovalDesk(
+            approvals, slack, outbox, directory=directory, is_incident_channel=is_incident_channel
+        ),
         incidents=incidents,
         timeline=TimelineService(incident_store, slack),
         reviews=reviews,
         tasks=tasks,
         client=slack,
+        audit=AuditTrail(
+            pool,
+            slack,
+            directory,
+            config.redactor,
+            auditors_group=settings.auditors_group,
+            incident_channel=incident_channel,
+        ),
     )
     return Runtime(
         settings=settings,
@@ -313,6 +332,7 @@ def _reviews(
         secrets=set(config.redactor.secrets),
         action_reaction=settings.action_item_reaction,
         root_cause_reaction=settings.root_cause_reaction,
+        catalogue=config.runbooks,
     )
 
 
@@ -375,6 +395,7 @@ def _incidents(
         diagnoses=diagnoses,
         open_approvals=open_approvals,
         timer_scale=settings.timer_scale,
+        root_cause_reaction=settings.root_cause_reaction,
     )
 
 

@@ -16,11 +16,17 @@ from handlers.listening import Delivery, Listeners
 
 APPROVALS = SlashCommand(
     command="/approvals",
-    description="Approval requests waiting in this channel",
-    subcommands=[Subcommand(name="list", usage="list", summary="pending requests here; cancel your own")],
-    hint="[list]",
+    description="Approval requests in this channel: waiting, and decided",
+    subcommands=[
+        Subcommand(name="list", usage="list", summary="pending requests here; cancel your own"),
+        Subcommand(
+            name="history",
+            usage="history",
+            summary="decided requests here, newest first: outcome and who decided",
+        ),
+    ],
 )
-SCOPES = ("usergroups:read", "chat:write")
+SCOPES = ("usergroups:read", "chat:write", "channels:write.invites")
 EVENTS: tuple[str, ...] = ()
 
 
@@ -65,7 +71,11 @@ async def approvals_command(delivery: Delivery) -> None:
         await delivery.ack(response_type="ephemeral", text=picked.text)
         return
     await delivery.ack()
-    await delivery.services.approvals.list_pending(delivery.asker)
+    verb, _ = picked
+    if verb.name == "history":
+        await delivery.services.approvals.history(delivery.asker)
+    else:
+        await delivery.services.approvals.list_pending(delivery.asker)
 
 
 def listeners(runbooks: Catalogue) -> Listeners:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.commands import SlashCommand, Usage
 from bot.incidents import commands as parsing
-from bot.incidents.severity import SEVERITIES
+from bot.incidents.severity import SEVERITIES, SYMPTOM_RUNBOOKS
 from bot.incidents.store import Incident
 from bot.mrkdwn import escape
 from bot.render import incident as render
@@ -58,7 +58,9 @@ async def incident_command(delivery: Delivery) -> None:
         await delivery.ack(
             response_type="ephemeral", text=f"Declaring {command.severity.upper()} *{escape(command.title)}*…"
         )
-        work = services.incidents.declare_and_diagnose(asker, title=command.title, severity=command.severity)
+        work = services.incidents.declare_and_diagnose(
+            asker, title=command.title, severity=command.severity, symptom=command.symptom
+        )
         delivery.spawn(work, name="incident:declare")
     elif isinstance(command, parsing.Checklist):
         request = parse_family("incident", f"{command.subcommand} {command.rest}", services.catalogue)
@@ -111,27 +113,36 @@ async def declare_submitted(delivery: Delivery) -> None:
     await delivery.ack()
     service = (values.get("service", {}).get("service", {}).get("value") or "").strip() or None
     security = bool(values.get("security", {}).get("security", {}).get("selected_options"))
+    symptom = (values.get("symptom", {}).get("symptom", {}).get("selected_option") or {}).get("value")
     channel = json.loads(delivery.view.get("private_metadata") or "{}").get("channel") or None
     asker = Asker(user=delivery.asker.user, channel=channel)
     work = delivery.services.incidents.declare_and_diagnose(
-        asker, title=title, severity=severity, service=service, security_sensitive=security
+        asker,
+        title=title,
+        severity=severity,
+        service=service,
+        security_sensitive=security,
+        symptom=symptom if symptom in SYMPTOM_RUNBOOKS else None,
     )
     delivery.spawn(work, name="incident:declare", answer=asker)
 
 
 async def resolve_submitted(delivery: Delivery) -> None:
-    text = str(delivery.view["state"]["values"]["text"]["text"].get("value") or "").strip()
-    if len(text) < 3:
-        await delivery.ack(
-            response_action="errors", errors={"text": "Say in a few words how it was resolved."}
-        )
+    values = delivery.view["state"]["values"]
+    summary = str(values["summary"]["summary"].get("value") or "").strip()
+    root_cause = str(values["root_cause"]["root_cause"].get("value") or "").strip()
+    errors = {}
+    if len(summary) < 3:
+        errors["summary"] = "Say in a few words how it was resolved."
+    if len(root_cause) < 3:
+        errors["root_cause"] = "Say what caused it (your best understanding now)."
+    if errors:
+        await delivery.ack(response_action="errors", errors=errors)
         return
     await delivery.ack()
     meta = json.loads(delivery.view.get("private_metadata") or "{}")
     user = delivery.asker.user
-    work = delivery.services.incidents.resolve_from_form(
-        str(meta.get("incident")), text, str(meta.get("summary") or ""), user
-    )
+    work = delivery.services.incidents.resolve_from_form(str(meta.get("incident")), summary, root_cause, user)
     delivery.spawn(work, name="incident:resolve", answer=Asker(user=user, channel=meta.get("channel")))
 
 

@@ -1,6 +1,8 @@
-"""`/opsbot`: the bot's front page (help), and the answer to a mention."""
+"""`/opsbot`: the bot's front page (help), the audit log for auditors, and the answer to a mention."""
 
 from __future__ import annotations
+
+import re
 
 from bot.commands import SlashCommand, Subcommand, Usage
 from bot.render.help import help_blocks, help_text
@@ -10,9 +12,17 @@ from handlers.listening import Delivery, Listeners
 OPSBOT = SlashCommand(
     command="/opsbot",
     description="What opsbot can do, and how to use it",
-    subcommands=[Subcommand(name="help", usage="help", summary="list every command and what it does")],
+    subcommands=[
+        Subcommand(name="help", usage="help", summary="list every command and what it does"),
+        Subcommand(
+            name="audit",
+            usage="audit <INC-…|REQ-…>",
+            summary="auditors: the audit events of an incident or request, and whether the chain verifies",
+        ),
+    ],
 )
-SCOPES = ("commands", "chat:write", "app_mentions:read")
+AUDIT_SUBJECT = re.compile(r"^(INC-\d{4}-\d{1,8}|REQ-\d{1,12})$")
+SCOPES = ("commands", "chat:write", "app_mentions:read", "usergroups:read")
 EVENTS = ("app_mention",)
 
 
@@ -24,6 +34,18 @@ async def opsbot_command(delivery: Delivery) -> None:
     picked = OPSBOT.pick(delivery.text, default="help")
     if isinstance(picked, Usage):
         await delivery.ack(response_type="ephemeral", text=picked.text)
+        return
+    verb, rest = picked
+    if verb.name == "audit":
+        subject = rest.strip().upper()
+        if not AUDIT_SUBJECT.fullmatch(subject):
+            usage = OPSBOT.answer(
+                "Which incident or request? e.g. `/opsbot audit INC-2026-0001` or `REQ-0001`."
+            )
+            await delivery.ack(response_type="ephemeral", text=usage.text)
+            return
+        await delivery.ack()
+        await delivery.services.audit.show(subject, delivery.asker)
         return
     commands = delivery.commands
     await delivery.ack(response_type="ephemeral", text=help_text(commands), blocks=help_blocks(commands))

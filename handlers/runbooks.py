@@ -62,7 +62,8 @@ async def runbook_command(delivery: Delivery) -> None:
         )
     elif isinstance(parsed, ShowRunbook):
         runbook = catalogue.runbooks[parsed.runbook_id]
-        await delivery.ack(response_type="ephemeral", text=runbook.title, blocks=show_blocks(runbook))
+        blocks = show_blocks(runbook, delivery.services.approvals.approvals_needed(runbook))
+        await delivery.ack(response_type="ephemeral", text=runbook.title, blocks=blocks)
     elif isinstance(parsed, ActionRequest):
         await delivery.ack()
         await delivery.services.approvals.request(parsed, delivery.asker)

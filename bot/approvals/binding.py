@@ -53,3 +53,12 @@ def preview_drift(before: ProbeResult | None, now: ProbeResult | None, margin: f
     if abs(new - old) > allowed:
         return f"the preview changed from {old} to {new} rows since the request (allowed ±{allowed})"
     return None
+
+
+# Said on the card before anyone approves, and in the refusal of a risky request it would apply to.
+NOTHING_NOW = "This would affect nothing right now"
+
+
+def affects_nothing(preview: ProbeResult | None) -> bool:
+    """True when a preview was computed and lists no rows: the action would change nothing now."""
+    return preview is not None and preview.status == "ok" and bool(preview.columns) and not preview.rows

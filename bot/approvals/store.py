@@ -226,3 +226,14 @@ class ApprovalStore:
                 (channel,),
             )
             return await cur.fetchall()
+
+    async def decided_in(self, channel: str, limit: int = 20) -> list[ApprovalRecord]:
+        """Requests in `channel` past waiting (approved, run, denied, expired, cancelled), newest first."""
+        async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(ApprovalRecord)) as cur:
+            await cur.execute(
+                """SELECT * FROM approval_requests
+                    WHERE channel = %s AND state NOT IN ('requested', 'pending')
+                     ORDER BY coalesce(finished_at, decided_at, created_at) DESC, id DESC LIMIT %s""",
+                (channel, limit),
+            )
+            return await cur.fetchall()

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from bot.commands import SlashCommand, Subcommand, Usage
+from bot.incidents.severity import SYMPTOM_RUNBOOKS
 from bot.mrkdwn import escape
 from bot.runbooks.catalogue import Catalogue
 
@@ -22,12 +23,13 @@ MAX_TEXT = 2000
 ROLES = ("commander", "comms", "scribe")
 SEVERITY_WORDS = ("p0", "p1", "p2", "p3")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,20})(?:\|[^>]{0,80})?>$")
+_SYMPTOM = re.compile(r"(?:^|\s)symptom=(\S+)", re.IGNORECASE)
 ROLE_USAGE = "Usage: `/incident role <commander|comms|scribe> @person`."
 
 VERBS = [
     Subcommand(
         name="declare",
-        usage="declare <p0|p1|p2|p3> <title>",
+        usage="declare <p0|p1|p2|p3> <title> [symptom=latency|errors|down]",
         summary="open an incident (no arguments: a form)",
     ),
     Subcommand(name="update", usage="update <text>", summary="post a status update"),
@@ -66,6 +68,7 @@ def incident_command(catalogue: Catalogue) -> SlashCommand:
 class Declare(BaseModel):
     severity: Literal["p0", "p1", "p2", "p3"]
     title: str
+    symptom: str | None = None
 
 
 class DeclareForm(BaseModel):
@@ -107,13 +110,21 @@ def _declare(table: SlashCommand, rest: str) -> IncidentCommand:
         return DeclareForm()
     severity, _, title = rest.partition(" ")
     severity, title = severity.lower(), title.strip()
+    symptom = None
+    found = _SYMPTOM.search(title)
+    if found:
+        symptom = found.group(1).lower()
+        title = (title[: found.start()] + title[found.end() :]).strip()
+        if symptom not in SYMPTOM_RUNBOOKS:
+            known = ", ".join(SYMPTOM_RUNBOOKS)
+            return table.answer(f"`{escape(symptom[:20])}` is not a symptom I know: use {known}.")
     if severity not in SEVERITY_WORDS:
         return table.answer(f"`{escape(severity[:10])}` is not a severity: use p0, p1, p2 or p3.")
     if not title:
         return DeclareForm(severity=severity)
     if len(title) > MAX_TITLE:
         return table.answer(f"The title is {len(title)} characters; keep it under {MAX_TITLE}.")
-    return Declare(severity=severity, title=title)
+    return Declare(severity=severity, title=title, symptom=symptom)
 
 
 def _with_text(

@@ -64,6 +64,21 @@ SEVERITIES: dict[str, Severity] = {
 }
 
 
+# The symptom the declarer names picks the diagnosis runbook; severity keeps its seed default.
+SYMPTOM_RUNBOOKS: dict[str, str] = {
+    "latency": "perf.diagnose",
+    "errors": "incident.p1",
+    "down": "incident.p0",
+}
+
+
+def diagnosis_runbook(severities: dict[str, Severity], severity: str, symptom: str | None) -> str | None:
+    """The runbook an incident's diagnosis runs: its symptom's, else its severity's."""
+    if symptom in SYMPTOM_RUNBOOKS:
+        return SYMPTOM_RUNBOOKS[symptom]
+    return severities[severity].diagnosis_runbook
+
+
 class SeverityOverride(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -10,6 +10,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
+from bot.runbooks.model import STATUS_WORD
+
 
 class Incident(BaseModel):
     id: str
@@ -32,6 +34,9 @@ class Incident(BaseModel):
     root_cause: str | None
     last_update: str | None
     last_update_at: datetime | None
+    symptom: str | None = None
+    topic: str | None = None
+    card_copies: list[str] = []
 
 
 class TimelineEvent(BaseModel):
@@ -73,6 +78,7 @@ class IncidentStore:
         declared_by: str,
         channel_id: str,
         channel_name: str,
+        symptom: str | None = None,
     ) -> Incident:
         """The incident, already in its channel, and its `declared` timeline entry: both or neither."""
         async with (
@@ -82,10 +88,10 @@ class IncidentStore:
         ):
             await cur.execute(
                 """INSERT INTO incidents (id, title, severity, service, security_sensitive, declared_by,
-                                          commander, channel_id, channel_name)
+                                          commander, channel_id, channel_name, symptom)
                    VALUES ('INC-' || to_char(now(), 'YYYY') || '-'
                                || lpad(nextval('incident_seq')::text, 4, '0'),
-                           %s, %s, %s, %s, %s, %s, %s, %s)
+                           %s, %s, %s, %s, %s, %s, %s, %s, %s)
                    RETURNING *""",
                 (
                     title,
@@ -96,6 +102,7 @@ class IncidentStore:
                     declared_by,
                     channel_id,
                     channel_name,
+                    symptom,
                 ),
             )
             incident = await cur.fetchone()
@@ -122,6 +129,24 @@ class IncidentStore:
         return await self._incident(
             "UPDATE incidents SET card_ts = %s WHERE id = %s RETURNING *", (ts, incident_id)
         )
+
+    async def add_card_copy(self, incident_id: str, ts: str) -> Incident | None:
+        """Another copy of the card (`/incident status`), kept in step with the first."""
+        return await self._incident(
+            """UPDATE incidents SET card_copies = array_append(card_copies, %s)
+               WHERE id = %s RETURNING *""",
+            (ts, incident_id),
+        )
+
+    async def set_topic(self, incident_id: str, topic: str | None) -> bool:
+        """Remember `topic` as set; False when it already was (the channel need not be told again)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                """UPDATE incidents SET topic = %s
+                   WHERE id = %s AND topic IS DISTINCT FROM %s RETURNING id""",
+                (topic, incident_id, topic),
+            )
+            return await cur.fetchone() is not None
 
     async def set_role(self, incident_id: str, role: str, user: str) -> Incident | None:
         return await self._incident(SET_ROLE[role], (user, incident_id))
@@ -189,3 +214,72 @@ class IncidentStore:
                 "SELECT * FROM timeline_events WHERE incident_id = %s ORDER BY at, id", (incident_id,)
             )
             return await cur.fetchall()
+
+    async def entries(self, incident: Incident) -> list[TimelineEvent]:
+        """The timeline as people read it (`/incident timeline`, the review): the stored events plus
+        every diagnosis run in the incident's channel, each thing that happened once."""
+        events = await self.timeline(incident.id)
+        if not incident.channel_id:
+            return events
+        async with self._pool.connection() as conn, conn.cursor() as cur:
+            await cur.execute(
+                """SELECT run_id, runbook_id, overall, requested_by, message_ts, started_at
+                   FROM diagnosis_runs WHERE channel = %s ORDER BY started_at, id""",
+                (incident.channel_id,),
+            )
+            rows = await cur.fetchall()
+        runs = [
+            TimelineEvent(
+                id=0,
+                incident_id=incident.id,
+                at=started_at,
+                kind="diagnosis",
+                actor=requested_by,
+                text=f"Diagnosis {runbook_id}: {STATUS_WORD.get(overall, str(overall).upper())}",
+                message_ts=message_ts,
+                source_key=f"diagnosis:{run_id}",
+                details={"run_id": run_id, "overall": overall},
+            )
+            for run_id, runbook_id, overall, requested_by, message_ts, started_at in rows
+        ]
+        return merge_timeline(incident.id, events, runs)
+
+
+def merge_timeline(
+    incident_id: str, events: list[TimelineEvent], runs: list[TimelineEvent]
+) -> list[TimelineEvent]:
+    """Events and diagnosis runs, oldest first, without saying anything twice.
+
+    A run already on the timeline (the severity's automatic diagnosis) is kept as its event; a run
+    shared by several askers is one run. A pinned message that is already an entry — the bot's own
+    📣 update card or a diagnosis card, pinned or 📌'd — is dropped: same message ts, or the update
+    card's text carrying the `update` entry's text.
+    """
+    seen_runs = {
+        str(e.details.get("run_id") or e.source_key.removeprefix("diagnosis:"))
+        for e in events
+        if e.kind == "diagnosis"
+    }
+    extra = []
+    for run in runs:
+        run_id = str(run.details["run_id"])
+        if run_id not in seen_runs:
+            seen_runs.add(run_id)
+            extra.append(run)
+    entries = [*events, *extra]
+    known_ts = {e.message_ts for e in entries if e.kind != "pinned" and e.message_ts}
+    updates = [e.text.removeprefix("Update: ").strip() for e in entries if e.kind == "update"]
+
+    def repeats(event: TimelineEvent) -> bool:
+        if event.kind != "pinned":
+            return False
+        if event.message_ts in known_ts:
+            return True
+        text = _unescape(event.text)
+        return f"Update on {incident_id}" in text and any(u and u in text for u in updates)
+
+    return sorted((e for e in entries if not repeats(e)), key=lambda e: e.at)
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -13,13 +13,18 @@ from typing import Any
 from pydantic import BaseModel
 
 from bot.approvals.store import ApprovalRecord
+from bot.incidents.duration import elapsed
 from bot.postmortem.facts import Message, ReviewFacts
 from bot.runbooks.model import STATUS_WORD
 
 TO_FILL = "_To fill:_"
-_ACTION_LINE = re.compile(r"^\s*(?:[-*•]\s*)?(TODO|Action)\s*:\s*(.+)$", re.I | re.M)
+# `TODO:` / `Action:` anywhere in a message (not only at a line start); the item runs to the line end.
+_ACTION_LINE = re.compile(r"(?<![\w-])(TODO|Action)\s*:\s*(.+)$", re.I | re.M)
+# The item's owner is the person mentioned right after the marker ("TODO: @bob add an alert").
+_LEADING_MENTION = re.compile(r"@([A-Za-z0-9._-]+)")
+_SEVERITY_CHANGE = re.compile(r"Severity\s+(\S+)\s*→\s*(\S+)")
+_STATUS_RANK = {"ok": 0, "warn": 1, "crit": 2}
 _ROOT_CAUSE_LINE = re.compile(r"^\s*root cause\s*:\s*(.+)$", re.I | re.M)
-_MENTION = re.compile(r"@([A-Za-z0-9._-]+)")
 _SLACK_USER = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")
 
 _LESSONS = (
@@ -66,11 +71,12 @@ def _names(facts: ReviewFacts, text: str) -> str:
     return _SLACK_USER.sub(lambda m: "@" + facts.users.get(m.group(1), m.group(1)), text)
 
 
-def duration_minutes(facts: ReviewFacts) -> int | None:
+def duration(facts: ReviewFacts) -> str | None:
+    """How long it lasted, exactly as the resolve message says it (None while still open)."""
     incident = facts.incident
     if incident.resolved_at is None:
         return None
-    return max(0, round((incident.resolved_at - incident.declared_at).total_seconds() / 60))
+    return elapsed(incident.declared_at, incident.resolved_at)
 
 
 def build(facts: ReviewFacts) -> ReviewDraft:
@@ -102,27 +108,42 @@ def _summary(facts: ReviewFacts) -> str:
     if facts.edits.summary:
         return facts.edits.summary
     incident = facts.incident
-    minutes = duration_minutes(facts)
+    lasted = duration(facts)
     state = (
-        f"resolved at {hhmm(incident.resolved_at)} UTC after {minutes} minutes"
-        if minutes is not None
+        f"resolved at {hhmm(incident.resolved_at)} UTC after {lasted}"
+        if lasted is not None
         else "still open when this draft was made"
     )
     summary = (
         f'{incident.severity.upper()} incident {incident.id}, "{incident.title}", declared by '
         f"{_name(facts, incident.declared_by)} at {incident.declared_at:%Y-%m-%d %H:%M} UTC, {state}."
     )
+    history = _severity_history(facts)
+    if history:
+        summary += f" Severity: {history}."
     if incident.summary:
         summary += f" Resolution summary: {incident.summary}"
     return summary
 
 
+def _severity_history(facts: ReviewFacts) -> str:
+    """'P1 → P0 at 10:42 by @alice; P0 → P1 at 11:05 by @bob', from the timeline's severity events."""
+    changes = []
+    for event in facts.timeline:
+        match = _SEVERITY_CHANGE.search(event.text) if event.kind == "severity" else None
+        if match:
+            changes.append(
+                f"{match.group(1)} → {match.group(2)} at {hhmm(event.at)} by {_name(facts, event.actor)}"
+            )
+    return "; ".join(changes)
+
+
 def _impact(facts: ReviewFacts) -> list[str]:
-    minutes = duration_minutes(facts)
+    lasted = duration(facts)
     users_affected = facts.edits.users_affected
     service = facts.incident.service
     impact = [
-        f"- Duration: {minutes} minutes" if minutes is not None else f"- Duration: {TO_FILL} still open",
+        f"- Duration: {lasted}" if lasted is not None else f"- Duration: {TO_FILL} still open",
         f"- Users affected: {users_affected}"
         if users_affected
         else f"- Users affected: {TO_FILL} not recorded",
@@ -136,18 +157,35 @@ def _impact(facts: ReviewFacts) -> list[str]:
 
 
 def _root_cause(facts: ReviewFacts) -> tuple[str | None, datetime | None]:
+    """The first recorded root cause; the resolution summary is never one (a resolve form that
+    stored its one text as both must not make "what fixed it" read as "why it broke")."""
+    summary = (facts.incident.summary or "").strip()
+    for text, at in _root_cause_candidates(facts):
+        if text.strip() and text.strip() != summary:
+            return text, at
+    return None, None
+
+
+def _root_cause_candidates(facts: ReviewFacts) -> list[tuple[str, datetime | None]]:
+    """A person's edit, then the incident's recorded root cause, then a :dart:'d or `Root cause:` message."""
+    # The root cause as recorded now: when it was changed, the time is that of the text now standing.
+    recorded = [e for e in facts.timeline if e.kind == "root_cause"]
+    current = facts.incident.root_cause or ""
+    event = next(
+        (e for e in reversed(recorded) if e.text.endswith(current)), recorded[-1] if recorded else None
+    )
+    candidates: list[tuple[str, datetime | None]] = []
     if facts.edits.root_cause:
-        return facts.edits.root_cause, None
-    event = next((e for e in facts.timeline if e.kind == "root_cause"), None)
+        candidates.append((facts.edits.root_cause, None))
     if facts.incident.root_cause:
-        return facts.incident.root_cause, event.at if event else None
+        candidates.append((facts.incident.root_cause, event.at if event else None))
     for message in facts.messages:
         if facts.root_cause_reaction in message.reactions:
-            return message.text, message.at
+            candidates.append((message.text, message.at))
         match = _ROOT_CAUSE_LINE.search(message.text)
         if match:
-            return match.group(1).strip(), message.at
-    return None, None
+            candidates.append((match.group(1).strip(), message.at))
+    return candidates
 
 
 def _root_cause_to_fill(facts: ReviewFacts) -> str:
@@ -160,14 +198,11 @@ def _root_cause_to_fill(facts: ReviewFacts) -> str:
 def _milestones(facts: ReviewFacts, root_cause_at: datetime | None) -> list[Milestone]:
     incident = facts.incident
     paged = next((e for e in facts.timeline if e.kind == "paged"), None)
-    mitigated = next((e for e in facts.timeline if e.kind == "approval.succeeded"), None)
     return [
         Milestone(name="Incident detected", at=incident.declared_at, source="declared"),
         Milestone(name="On-call paged", at=paged.at if paged else None, source="paged"),
         Milestone(name="Root cause identified", at=root_cause_at, source="root cause"),
-        Milestone(
-            name="Mitigation applied", at=mitigated.at if mitigated else None, source="approved action"
-        ),
+        Milestone(name="Mitigation applied", at=_mitigated_at(facts), source="improving action"),
         Milestone(name="Service restored", at=incident.resolved_at, source="resolved"),
     ]
 
@@ -183,6 +218,46 @@ def _timeline(facts: ReviewFacts, milestones: list[Milestone]) -> list[str]:
         for e in facts.timeline
     ]
     return [*marks, "", *events]
+
+
+def _mitigated_at(facts: ReviewFacts) -> datetime | None:
+    """When the first approved action that measurably improved things finished, or the first
+    message a person marked as the mitigation, whichever came first. An action whose checks read
+    the same before and after (or were not measured) mitigated nothing we can show."""
+    times = [
+        record.finished_at or record.decided_at or record.created_at
+        for record in facts.approvals
+        if record.state == "succeeded" and _improved(facts, record)
+    ]
+    times += [m.at for m in facts.messages if facts.mitigation_reaction in m.reactions]
+    return min(times, default=None)
+
+
+def _improved(facts: ReviewFacts, record: ApprovalRecord) -> bool:
+    """Some verified check moved the good way: its status got better, or its value moved in the
+    direction its runbook's thresholds call better (`>` rules: lower is better; `<`: higher)."""
+    before, after = record.before_values or {}, record.after_values or {}
+    for check_id in before.keys() & after.keys():
+        b, a = before[check_id] or {}, after[check_id] or {}
+        b_rank, a_rank = _STATUS_RANK.get(b.get("status", "")), _STATUS_RANK.get(a.get("status", ""))
+        if b_rank is not None and a_rank is not None and a_rank < b_rank:
+            return True
+        better = facts.better.get(f"{record.runbook_id}/{check_id}")
+        b_value, a_value = _number(b.get("value")), _number(a.get("value"))
+        if better is None or b_value is None or a_value is None:
+            continue
+        if (better == "lower" and a_value < b_value) or (better == "higher" and a_value > b_value):
+            return True
+    return False
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _resolution(facts: ReviewFacts) -> str:
@@ -206,17 +281,20 @@ def _follow_ups(facts: ReviewFacts) -> list[str]:
 
 
 def _follow_up_texts(facts: ReviewFacts, message: Message) -> list[str]:
+    """Each `TODO:`/`Action:` item wherever it sits in the message; a message marked with the
+    action reaction and holding none is one item as a whole."""
     texts = [m.group(2).strip() for m in _ACTION_LINE.finditer(message.text)]
     if not texts and facts.action_reaction in message.reactions:
         texts = [message.text.strip()]
-    return texts
+    return [t for t in texts if t]
 
 
 def _follow_up(facts: ReviewFacts, message: Message, text: str) -> str:
-    """The item, owned by whoever it @mentions, else by whoever wrote it."""
-    owners = sorted(set(_MENTION.findall(text))) or [facts.users.get(message.user or "", message.user or "")]
-    owner = ", ".join(f"@{o}" for o in owners if o) or "owner to fill"
-    return f"- [ ] {text} — owner: {owner} (from {hhmm(message.at)})"
+    """The item, owned by the person mentioned right after `TODO:`/`Action:`, else by its author."""
+    lead = _LEADING_MENTION.match(text)
+    owner = lead.group(1) if lead else facts.users.get(message.user or "", message.user or "")
+    shown = f"@{owner}" if owner else "owner to fill"
+    return f"- [ ] {text} — owner: {shown} (from {hhmm(message.at)})"
 
 
 def _checked(facts: ReviewFacts) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -49,6 +49,9 @@ class ReviewFacts(BaseModel):
     users: dict[str, str] = Field(default_factory=dict)
     action_reaction: str = "memo"
     root_cause_reaction: str = "dart"
+    mitigation_reaction: str = "adhesive_bandage"  # a person marks the mitigation 🩹
+    # "runbook_id/check_id" → which way that check's value improves, from its warn/crit rules.
+    better: dict[str, Literal["lower", "higher"]] = Field(default_factory=dict)
     generated_at: datetime
     history_read: bool = True
     extra: dict[str, Any] = Field(default_factory=dict)

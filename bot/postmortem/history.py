@@ -11,6 +11,7 @@ fails surfaces as `HistoryError`.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.errors import UserError
+from bot.incidents.store import TimelineEvent
 from bot.logs import get_logger
 
 log = get_logger(__name__)
@@ -30,6 +32,8 @@ log = get_logger(__name__)
 # from being burnt in one burst while hiding most of the per-request latency.
 THREAD_CONCURRENCY = 8
 LOOKUP_CONCURRENCY = 8
+_MENTIONED = re.compile(r"<@([UW][A-Z0-9]{2,20})")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _NOT_FOUND = {"user_not_found", "users_not_found", "channel_not_found"}
 
 
@@ -167,6 +171,12 @@ async def user_names(client: AsyncWebClient, user_ids: Iterable[str]) -> dict[st
         )
 
     return await _lookup(user_ids, lambda uid: client.users_info(user=uid), name, "users.info")
+
+
+def timeline_people(events: Iterable[TimelineEvent]) -> list[str]:
+    """The user ids a timeline names: its actors and the `<@U…>` mentions in its text."""
+    ids = {e.actor for e in events if e.actor} | {m for e in events for m in _MENTIONED.findall(e.text)}
+    return sorted(i for i in ids if _USER_ID.fullmatch(i))
 
 
 async def channel_names(client: AsyncWebClient, channel_ids: Iterable[str]) -> dict[str, str]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.approvals.binding import NOTHING_NOW, affects_nothing
 from bot.approvals.store import ApprovalRecord
 from bot.mrkdwn import clip, escape
 from bot.probes import ProbeResult
 from bot.render.blocks import Block, context, header, section
-from bot.render.catalogue import RISK_BADGE
+from bot.render.catalogue import RISK_BADGE, approvals_wording
 from bot.render.table import render_table
 from bot.runbooks.model import Action, Runbook
 from bot.runbooks.params import format_duration
@@ -33,6 +34,64 @@ STATE_LINE = {
     "cancelled": "↩️ Cancelled by the requester — nothing was run",
 }
 
+# The card's heading: what is asked while it waits, the outcome once it is decided.
+HEADING = {
+    "approved": "⚙️ Approved — running",
+    "running": "⚙️ Running",
+    "succeeded": "✅ Done",
+    "failed": "❌ Failed",
+    "denied": "🚫 Denied",
+    "expired": "⌛ Expired",
+    "cancelled": "↩️ Cancelled",
+}
+
+
+def heading(record: ApprovalRecord, action: Action) -> str:
+    waiting = f"{'🔴' if action.risk == 'critical' else '🟠'} Approval needed"
+    return f"{HEADING.get(record.state, waiting)}: {action.title}"
+
+
+def decision_receipt(record: ApprovalRecord) -> str:
+    """What the person who just clicked did: "Approved 1 of 2 — one more approval needed"."""
+    if record.state == "denied":
+        return f"Denied {record.id}: nothing will run."
+    if record.state == "cancelled":
+        return f"Cancelled {record.id}: nothing will run."
+    done = f"Approved {len(record.approvers)} of {record.required_approvals}"
+    if record.state in ("requested", "pending"):
+        left = record.required_approvals - len(record.approvers)
+        more = "one more approval" if left == 1 else f"{left} more approvals"
+        return f"{done} — {more} needed ({record.id})."
+    return f"{done} — running now ({record.id})."
+
+
+REDIS_NO_PREVIEW = {
+    "FLUSHDB": "FLUSHDB has no dry run; it removes every key in the database as it is when it runs",
+    "BGSAVE": "BGSAVE writes a snapshot of whatever is in Redis when it runs; there is nothing to list first",
+    "MEMORY PURGE": "MEMORY PURGE frees allocator pages; Redis cannot say beforehand how much",
+    "CONFIG SET": "CONFIG SET changes a setting in place; Redis has no dry run for it",
+}
+
+
+def no_preview_reason(action: Action) -> str | None:
+    """Why an action that changes something shows no preview; None when it has one (or is manual)."""
+    step = action.step
+    if action.preview is not None or step.kind == "manual":
+        return None
+    if step.kind == "redis":
+        return REDIS_NO_PREVIEW.get(
+            step.command,
+            f"{step.command} has no dry run in Redis; it acts on the keys as they are when it runs",
+        )
+    if step.kind == "http":
+        return (
+            f"a {step.method} to `{step.path}` cannot be tried without sending it, "
+            "and the runbook lists no read first"
+        )
+    if step.kind == "command":
+        return "a command on the host cannot be tried without running it, and the runbook lists no read first"
+    return "the runbook defines no read-only query that lists what this statement would change"
+
 
 def params_line(runbook: Runbook, params: dict[str, Any]) -> str:
     durations = {p.name for p in runbook.params if p.type == "duration"}
@@ -53,8 +112,8 @@ def request_modal(
     text = (
         f"*{escape(action.title)}*\n{escape(action.summary)}\n\n"
         f"Risk: {RISK_BADGE[action.risk]} · target `{target}` · parameters {params_line(runbook, params)}\n"
-        f"Needs {approvals} approval{'s' if approvals > 1 else ''} from someone else; "
-        f"the request expires after {expiry_minutes} minutes."
+        f"{approvals_wording(approvals)} from someone else; "
+        f"the request expires after {expiry_minutes} minutes.\n" + _preview_promise(action)
     )
     return {
         "type": "modal",
@@ -81,14 +140,26 @@ def request_modal(
     }
 
 
-def _preview_section(record: ApprovalRecord) -> Block | None:
+def _preview_promise(action: Action) -> str:
+    reason = no_preview_reason(action)
+    if reason is not None:
+        return f"*No preview:* {escape(reason)}."
+    if action.preview is None:
+        return ""
+    return "*Preview:* computed when you send this; the approvers see what it would affect."
+
+
+def _preview_section(record: ApprovalRecord, action: Action) -> Block | None:
     if record.preview is None:
-        return None
+        reason = no_preview_reason(action)
+        return section(f"*No preview:* {escape(reason)}.") if reason else None
     preview = ProbeResult.model_validate(record.preview)
     if preview.status != "ok":
         return section(f"*Preview* could not be computed: {escape(preview.error or preview.status)}")
     if not preview.columns:
         return None
+    if affects_nothing(preview):
+        return section(f"*Preview:* {NOTHING_NOW} (0 rows).")
     table, left = render_table(preview.columns, preview.rows, budget=1500)
     more = f"\n_{left} more rows_" if left else ""
     return section(
@@ -100,16 +171,17 @@ def approval_card(record: ApprovalRecord, runbook: Runbook, action: Action) -> l
     expires = int(record.expires_at.timestamp())
     who = ", ".join(f"<@{u}>" for u in record.approvers) or "nobody yet"
     blocks: list[Block] = [
-        header(f"{'🔴' if action.risk == 'critical' else '🟠'} Approval needed: {action.title}"),
+        header(heading(record, action)),
         section(
             f"*Requested by* <@{record.requester}> · *risk* {RISK_BADGE[action.risk]} · "
             f"*target* `{record.target}`\n"
             f"*Runbook* `{runbook.id}` v{record.runbook_version} · "
             f"*parameters* {params_line(runbook, record.params)}\n"
-            f"*Reason:* {escape(clip(record.reason, 600))}"
+            f"*Reason:* {escape(clip(record.reason, 600))}\n"
+            f"{approvals_wording(record.required_approvals)} from someone else"
         ),
     ]
-    preview = _preview_section(record)
+    preview = _preview_section(record, action)
     if preview is not None:
         blocks.append(preview)
     status = STATE_LINE[record.state]
@@ -178,7 +250,7 @@ def _buttons(record: ApprovalRecord, action: Action) -> list[Block]:
 
 
 def approval_text(record: ApprovalRecord, action: Action) -> str:
-    return f"{STATE_LINE[record.state]}: {action.title} ({record.id})"
+    return f"{heading(record, action)} ({record.id})"
 
 
 def before_after(record: ApprovalRecord) -> str | None:
@@ -213,7 +285,8 @@ def pending_blocks(pending: list[ApprovalRecord], viewer: str) -> list[Block]:
     """`/approvals`: one line per waiting request; Cancel buttons for the viewer's own."""
     lines = [
         f"• *{r.id}* {escape(r.action_id)} on `{r.target}` ({r.runbook_id}) — asked by <@{r.requester}>, "
-        f"{len(r.approvers)}/{r.required_approvals} approvals, expires {r.expires_at:%H:%M} UTC"
+        f"{approvals_wording(r.required_approvals)} ({len(r.approvers)} so far), "
+        f"expires {r.expires_at:%H:%M} UTC"
         for r in pending
     ]
     blocks: list[Block] = [section("\n".join(lines)[:2900])]
@@ -233,4 +306,37 @@ def pending_blocks(pending: list[ApprovalRecord], viewer: str) -> list[Block]:
                 ],
             }
         )
+    return blocks
+
+
+def _decided_by(record: ApprovalRecord) -> str:
+    if record.state == "denied":
+        return f"denied by <@{record.decided_by}>" if record.decided_by else "denied"
+    if record.state == "cancelled":
+        return f"cancelled by <@{record.decided_by or record.requester}>"
+    if record.state == "expired":
+        approved = ", ".join(f"<@{u}>" for u in record.approvers)
+        return f"nobody decided in time{f' (approved by {approved} only)' if approved else ''}"
+    return "approved by " + (", ".join(f"<@{u}>" for u in record.approvers) or "nobody")
+
+
+def history_blocks(decided: list[ApprovalRecord]) -> list[Block]:
+    """`/approvals history`: decided requests in this channel, newest first, outcome and who decided."""
+    lines = []
+    for r in decided:
+        when = r.finished_at or r.decided_at or r.created_at
+        outcome = HEADING.get(r.state, r.state)
+        lines.append(
+            f"• *{r.id}* {outcome} · {escape(r.action_id)} on `{r.target}` ({r.runbook_id}) — "
+            f"asked by <@{r.requester}>, {_decided_by(r)} · {when:%Y-%m-%d %H:%M} UTC"
+        )
+    blocks: list[Block] = []
+    chunk = ""
+    for line in lines:
+        if len(chunk) + len(line) + 1 > 2900:
+            blocks.append(section(chunk))
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    if chunk:
+        blocks.append(section(chunk))
     return blocks

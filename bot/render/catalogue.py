@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bot.mrkdwn import clip, escape
 from bot.render.blocks import MAX_BLOCKS, SECTION_TEXT, Block, context, header, section
 from bot.runbooks.catalogue import Catalogue
@@ -9,6 +11,12 @@ from bot.runbooks.commands import runbook_usage
 from bot.runbooks.model import Runbook
 
 RISK_BADGE = {"read_only": "🟢 read-only", "low": "🟡 low", "high": "🟠 high", "critical": "🔴 critical"}
+
+
+def approvals_wording(count: int) -> str:
+    """The one way the number of approvals an action needs is said, on the form, the card, the
+    requester's receipt and `/runbook show`: "Needs 2 approvals"."""
+    return f"Needs {count} approval{'' if count == 1 else 's'}"
 
 
 def list_blocks(catalogue: Catalogue) -> list[Block]:
@@ -32,7 +40,8 @@ def list_blocks(catalogue: Catalogue) -> list[Block]:
     return blocks[:MAX_BLOCKS]
 
 
-def show_blocks(runbook: Runbook) -> list[Block]:
+def show_blocks(runbook: Runbook, approvals: Mapping[str, int] | None = None) -> list[Block]:
+    """`/runbook show`; `approvals` is how many approvals each action id needs under the policy."""
     blocks: list[Block] = [
         header(runbook.title),
         section(f"{escape(runbook.summary)}\n\n*Usage:* {runbook_usage(runbook)}"),
@@ -53,7 +62,11 @@ def show_blocks(runbook: Runbook) -> list[Block]:
     if runbook.actions:
         lines = [
             f"• *{escape(a.title)}* — {RISK_BADGE[a.risk]}"
-            + (" · needs a second person's approval" if a.risk != "read_only" else "")
+            + (
+                f" · {approvals_wording((approvals or {}).get(a.id, a.needs_approvals or 1))}"
+                if a.risk != "read_only"
+                else ""
+            )
             for a in runbook.actions
         ]
         blocks.append(section(clip("*Actions*\n" + "\n".join(lines), SECTION_TEXT)))

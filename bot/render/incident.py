@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from collections.abc import Mapping
 
-from bot.incidents.severity import SEVERITIES
+from bot.incidents.duration import elapsed as elapsed  # the review's duration is the same
+from bot.incidents.severity import SEVERITIES, SYMPTOM_RUNBOOKS
 from bot.incidents.store import Incident, TimelineEvent
 from bot.mrkdwn import clip, escape
 from bot.render.blocks import Block, context, header, section
@@ -19,12 +21,7 @@ REVIEW = "incident_review"
 UPDATE_VIEW = "incident_update_view"
 RESOLVE_VIEW = "incident_resolve_view"
 DECLARE_VIEW = "incident_declare_view"
-
-
-def elapsed(since: datetime, until: datetime | None = None) -> str:
-    seconds = int(((until or datetime.now(UTC)) - since).total_seconds())
-    hours, rest = divmod(max(seconds, 0), 3600)
-    return f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m"
+_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")
 
 
 def _who(user: str | None) -> str:
@@ -44,9 +41,10 @@ def card(incident: Incident, *, open_approvals: int = 0) -> list[Block]:
         header(f"{severity.emoji} {incident.severity.upper()} · {incident.id} · {incident.title}"),
         _card_fields(incident),
     ]
-    if incident.service or incident.security_sensitive:
+    if incident.service or incident.security_sensitive or incident.symptom:
         parts = [
             f"*Service:* {escape(incident.service)}" if incident.service else "",
+            f"*Symptom:* {escape(incident.symptom)}" if incident.symptom else "",
             "🔒 *Security-sensitive*: do not restart services (preserves evidence)"
             if incident.security_sensitive
             else "",
@@ -123,6 +121,17 @@ def announcement(incident: Incident) -> str:
     )
 
 
+def severity_change(before: Incident, after: Incident, by: str) -> str:
+    """#incident-response: `old → new, by whom`, raising or lowering."""
+    raised = before.severity > after.severity  # p0 is the most severe
+    verb = "raised" if raised else "lowered"
+    emoji = SEVERITIES[after.severity].emoji
+    return (
+        f"{emoji} {after.id} severity {verb}: {before.severity.upper()} → {after.severity.upper()}, "
+        f"by <@{by}> · {escape(after.title)} — <#{after.channel_id}>"
+    )
+
+
 def list_text(incidents: list[Incident]) -> str:
     if not incidents:
         return "No open incidents. 🎉"
@@ -133,9 +142,22 @@ def list_text(incidents: list[Incident]) -> str:
     )
 
 
-def timeline_text(incident: Incident, events: list[TimelineEvent]) -> str:
+def timeline_text(
+    incident: Incident, events: list[TimelineEvent], names: Mapping[str, str] | None = None
+) -> str:
+    """One line per entry; with `names` (user id → name) people read names, not `<@U…>` ids."""
+    names = names or {}
+
+    def named(text: str) -> str:
+        return _MENTION.sub(lambda m: "@" + names.get(m.group(1), m.group(1)), text) if names else text
+
+    def who(user: str | None) -> str:
+        return "@" + escape(names[user]) if user is not None and user in names else _who(user)
+
     lines = [f"*Timeline of {incident.id}* ({len(events)} entries)"]
-    lines += [f"`{e.at:%H:%M}` {escape(e.text)}" + (f" — {_who(e.actor)}" if e.actor else "") for e in events]
+    lines += [
+        f"`{e.at:%H:%M}` {escape(named(e.text))}" + (f" — {who(e.actor)}" if e.actor else "") for e in events
+    ]
     return clip("\n".join(lines), 2900)
 
 
@@ -163,6 +185,33 @@ def text_modal(
                 "label": {"type": "plain_text", "text": label},
                 "element": element,
             }
+        ],
+    }
+
+
+def resolve_modal(metadata: str, *, summary: str, root_cause: str) -> dict[str, object]:
+    """Two answers, not one: how it was resolved, and what caused it (prefilled when known)."""
+
+    def text(action_id: str, initial: str) -> dict[str, object]:
+        element: dict[str, object] = {
+            "type": "plain_text_input",
+            "action_id": action_id,
+            "multiline": True,
+            "max_length": 2000,
+        }
+        if initial:
+            element["initial_value"] = initial[:2000]
+        return element
+
+    return {
+        "type": "modal",
+        "callback_id": RESOLVE_VIEW,
+        "title": {"type": "plain_text", "text": "Resolve incident"},
+        "submit": {"type": "plain_text", "text": "Resolve"},
+        "private_metadata": metadata,
+        "blocks": [
+            _input("summary", "How was it resolved?", text("summary", summary)),
+            _input("root_cause", "Root cause", text("root_cause", root_cause)),
         ],
     }
 
@@ -217,6 +266,19 @@ def declare_modal(severity: str | None, title: str, metadata: str) -> dict[str, 
                 "service",
                 "Affected service",
                 {"type": "plain_text_input", "action_id": "service", "max_length": 80},
+                optional=True,
+            ),
+            _input(
+                "symptom",
+                "Symptom (picks the diagnosis)",
+                {
+                    "type": "static_select",
+                    "action_id": "symptom",
+                    "options": [
+                        {"text": {"type": "plain_text", "text": f"{name} · {runbook}"}, "value": name}
+                        for name, runbook in SYMPTOM_RUNBOOKS.items()
+                    ],
+                },
                 optional=True,
             ),
             _input("security", "Security", security, optional=True),

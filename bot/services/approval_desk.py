@@ -7,6 +7,7 @@ and keep every approval card in step with its stored request (decisions, results
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.approvals.policy import Rule
 from bot.approvals.store import ApprovalRecord
 from bot.logs import get_logger
 from bot.mrkdwn import escape
@@ -23,20 +25,28 @@ from bot.render.approval import (
     approval_card,
     approval_text,
     before_after,
+    decision_receipt,
+    history_blocks,
     pending_blocks,
     request_modal,
     result_text,
 )
+from bot.render.catalogue import approvals_wording
 from bot.runbooks.buttons import ActionButton
 from bot.runbooks.commands import ActionRequest
+from bot.runbooks.model import Runbook
 from bot.runbooks.params import validate_values
 from bot.services.approvals import ApprovalService, Refused
 from bot.slack.asker import Asker, tell
 from bot.slack.client import InstrumentedWebClient
+from bot.slack.directory import Directory
 from bot.slack.outbox import Outbox
-from bot.slack.post import PostFailed, post_message
+from bot.slack.post import PostFailed, invite, post_message
 
 log = get_logger(__name__)
+
+# True when the channel is an incident's own channel (approvers are invited into those only).
+IncidentChannelCheck = Callable[[str], Awaitable[bool]]
 
 
 class RequestContext(BaseModel):
@@ -56,10 +66,24 @@ def card_post_id(request_id: str) -> str:
 
 
 class ApprovalDesk:
-    def __init__(self, service: ApprovalService, client: AsyncWebClient, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        service: ApprovalService,
+        client: AsyncWebClient,
+        outbox: Outbox,
+        *,
+        directory: Directory,
+        is_incident_channel: IncidentChannelCheck,
+    ) -> None:
         self.service = service
         self._client = client
         self._outbox = outbox
+        self._directory = directory
+        self._is_incident_channel = is_incident_channel
+
+    def approvals_needed(self, runbook: Runbook) -> dict[str, int]:
+        """How many approvals each of the runbook's actions needs under the policy (`/runbook show`)."""
+        return {a.id: self.service.rule(runbook, a).approvals for a in runbook.actions}
 
     async def request(self, request: ActionRequest, asker: Asker) -> None:
         """Authorize the requester, then ask for the reason in a form (raises `Refused`)."""
@@ -117,12 +141,45 @@ class ApprovalDesk:
             raise Refused("card_not_posted", f"I could not post the approval card ({exc.error}).") from None
         posted = await self.service.store.posted(record.id, ts) or record
         await self.update_card(posted)
+        await self._reach_approvers(posted, self.service.rule(runbook, action), action.title, ts)
         await tell(
             self._client,
             Asker(user=user, channel=record.channel),
-            f"Requested {record.id}: *{escape(action.title)}*. It needs {record.required_approvals} "
-            "approval(s) from someone else before it runs.",
+            f"Requested {record.id}: *{escape(action.title)}*. "
+            f"{approvals_wording(record.required_approvals)} from someone else before it runs.",
         )
+
+    async def _reach_approvers(self, record: ApprovalRecord, rule: Rule, title: str, card_ts: str) -> None:
+        """Mention the rule's approvers in the card's thread; in an incident channel, invite those
+        who are not in it yet (a card nobody who may approve can see waits until it expires)."""
+        mentions: list[str] = []
+        members: set[str] = set()
+        for principal in rule.approvers:
+            if principal[:1] in ("U", "W") and principal.isupper():
+                mentions.append(f"<@{principal}>")
+                members.add(principal)
+                continue
+            group_id = await self._directory.group_id(principal)
+            if group_id is None:
+                log.warning("approver_group_unknown", request=record.id, group=principal)
+                continue
+            mentions.append(f"<!subteam^{group_id}>")
+            members |= await self._directory.members(group_id)
+        if await self._is_incident_channel(record.channel):
+            for member in sorted(members - {record.requester}):
+                await invite(self._client, record.channel, member)
+        if not mentions:
+            return
+        try:
+            await self._client.chat_postMessage(
+                channel=record.channel,
+                thread_ts=card_ts,
+                text=f"{' '.join(mentions)} {record.id} waits for you: *{escape(title)}*. "
+                f"{approvals_wording(record.required_approvals)} "
+                f"from someone other than <@{record.requester}>.",
+            )
+        except SlackApiError as exc:
+            log.warning("approvers_mention_failed", request=record.id, error=exc.response.get("error"))
 
     async def decide(self, kind: str, request_id: str, asker: Asker) -> None:
         """Approve, deny or cancel from the card; an approval that completes the quorum runs it."""
@@ -135,6 +192,7 @@ class ApprovalDesk:
         else:
             record = await self.service.cancel(request_id, asker.user, channel)
         await self.update_card(record)
+        await tell(self._client, asker, decision_receipt(record))
         if record.state == "approved":
             await self._run_approved(record.id)
 
@@ -160,6 +218,14 @@ class ApprovalDesk:
             await tell(self._client, asker, "No approval requests are waiting here.")
             return
         await tell(self._client, asker, f"{len(pending)} waiting", pending_blocks(pending, asker.user))
+
+    async def history(self, asker: Asker) -> None:
+        """`/approvals history`: requests decided in this channel, newest first, with who decided."""
+        decided = await self.service.store.decided_in(asker.channel or "")
+        if not decided:
+            await tell(self._client, asker, "No approval requests have been decided here yet.")
+            return
+        await tell(self._client, asker, f"{len(decided)} decided, newest first", history_blocks(decided))
 
     async def update_card(self, record: ApprovalRecord) -> ApprovalRecord:
         """Redraw the approval card from the stored request (state, approvers, outcome); returns the

@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bot import audit
 from bot.actions import ActionExecutor, ActionResult
-from bot.approvals.binding import binding_hash, preview_digest, preview_drift
+from bot.approvals.binding import NOTHING_NOW, affects_nothing, binding_hash, preview_digest, preview_drift
 from bot.approvals.policy import Policy, Rule
 from bot.approvals.store import ApprovalRecord, ApprovalStore, NewRequest
 from bot.coordination import Coordinator, LockUnavailable
@@ -210,6 +210,22 @@ class ApprovalService:
     ) -> ApprovalRecord:
         rule = await self.may_request(runbook, action, requester, channel, channel_name)
         preview = await self.preview(action, params, run_id=f"preview-{runbook.id}")
+        if action.risk in ("high", "critical") and affects_nothing(preview):
+            await self._audit(
+                requester,
+                "approval.request_refused",
+                "affects_nothing",
+                None,
+                channel,
+                runbook=runbook.id,
+                action_id=action.id,
+                params=params,
+            )
+            raise Refused(
+                "affects_nothing",
+                f"{NOTHING_NOW}: the preview of {action.title} found no rows, so nothing was requested. "
+                "Request it again when there is something for it to act on.",
+            )
         record = await self.store.create(
             _new_request(runbook, action, params, preview, rule, reason, requester, channel, thread_ts)
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.runbooks.catalogue import Catalogue
 from bot.services.approval_desk import ApprovalDesk
+from bot.services.audit_trail import AuditTrail
 from bot.services.diagnoses import DiagnosisService
 from bot.services.incidents import IncidentService
 from bot.services.reviews import ReviewService
@@ -24,3 +25,4 @@ class Services:
     reviews: ReviewService
     tasks: TaskTracker
     client: InstrumentedWebClient
+    audit: AuditTrail

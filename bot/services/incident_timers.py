@@ -67,19 +67,29 @@ class IncidentTimers:
             )
 
     async def plan(self, incident: Incident) -> None:
-        """The update reminder at the severity's cadence and every escalation tier after 0 minutes."""
+        """The update reminder at the severity's cadence and every escalation tier after 0 minutes,
+        each tier counted from the declaration (a tier already due is not planned again)."""
         cadence = self.severities[incident.severity].update_every_minutes
         if cadence is not None:
             await self._schedule_reminder(incident, cadence)
+        since = (datetime.now(UTC) - incident.declared_at).total_seconds()
         for tier, (minutes, _) in enumerate(self._tiers, start=1):
-            if minutes > 0:
+            due = minutes * 60 * self._scale - since
+            if minutes > 0 and due > 0:
                 await self._jobs.defer(
                     "incident.escalate",
-                    in_seconds=minutes * 60 * self._scale,
+                    in_seconds=due,
                     tags=[self._tag(incident.id)],
                     incident_id=incident.id,
                     tier=tier,
                 )
+
+    async def replan(self, incident: Incident) -> int:
+        """After a severity change: the queued timers go, and the new severity's are planned.
+        Returns how many queued timers were cancelled."""
+        cancelled = await self.cancel(incident)
+        await self.plan(incident)
+        return cancelled
 
     async def snooze(self, incident: Incident, minutes: int, by: str) -> None:
         await self._schedule_reminder(incident, minutes)

@@ -14,12 +14,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import UserError
 from bot.incidents.naming import channel_name
-from bot.incidents.severity import Severity
+from bot.incidents.severity import Severity, diagnosis_runbook
 from bot.incidents.store import Incident, IncidentStore
 from bot.jobs import JobQueue
 from bot.logs import get_logger
 from bot.mrkdwn import escape
 from bot.paging import Pager, PageResult
+from bot.postmortem.history import read_channel, timeline_people, user_names
 from bot.render import incident as render
 from bot.runbooks.commands import RunRequest
 from bot.runbooks.model import STATUS_WORD
@@ -63,8 +64,10 @@ class IncidentService:
         diagnoses: DiagnosisService,
         open_approvals: Callable[[str], Awaitable[int]],
         timer_scale: float = 1.0,
+        root_cause_reaction: str = "dart",
     ) -> None:
         self.store = store
+        self._root_cause_reaction = root_cause_reaction
         self._diagnoses = diagnoses
         self._open_approvals = open_approvals
         self._client = client
@@ -102,6 +105,7 @@ class IncidentService:
         user: str,
         service: str | None = None,
         security_sensitive: bool = False,
+        symptom: str | None = None,
     ) -> Incident:
         channel_id, name = await self._create_channel(title, datetime.now(UTC))
         try:
@@ -113,6 +117,7 @@ class IncidentService:
                 declared_by=user,
                 channel_id=channel_id,
                 channel_name=name,
+                symptom=symptom,
             )
         except Exception:
             # Nothing was stored, so nobody should start working in a channel opsbot knows nothing of.
@@ -151,14 +156,17 @@ class IncidentService:
             )
 
     async def _set_topic(self, incident: Incident) -> None:
+        """Set the channel topic only when its text changes (the last one set is remembered)."""
         if incident.channel_id is None:
             return
+        topic = render.topic(incident)
+        if not await self.store.set_topic(incident.id, topic):
+            return
         try:
-            await self._client.conversations_setTopic(
-                channel=incident.channel_id, topic=render.topic(incident)
-            )
+            await self._client.conversations_setTopic(channel=incident.channel_id, topic=topic)
         except SlackApiError as exc:
             log.warning("incident_topic_failed", error=exc.response.get("error"))
+            await self.store.set_topic(incident.id, None)  # not set: the next change tries again
 
     async def _announce(self, text: str, incident_id: str) -> None:
         """Tell #incident-response; a failure there must not stop the incident itself."""
@@ -170,18 +178,19 @@ class IncidentService:
             )
 
     async def refresh(self, incident: Incident, *, open_approvals: int = 0) -> None:
-        """Redraw the card and the topic after a change."""
+        """Redraw the topic and every copy of the card after a change: the card posted at declaration
+        and each `/incident status` copy tell the same truth (a resolved card has no buttons)."""
         await self._set_topic(incident)
-        if incident.channel_id and incident.card_ts:
+        if not incident.channel_id:
+            return
+        text, blocks = render.card_text(incident), render.card(incident, open_approvals=open_approvals)
+        for ts in dict.fromkeys([incident.card_ts, *incident.card_copies]):
+            if ts is None:
+                continue
             try:
-                await self._client.chat_update(
-                    channel=incident.channel_id,
-                    ts=incident.card_ts,
-                    text=render.card_text(incident),
-                    blocks=render.card(incident, open_approvals=open_approvals),
-                )
+                await self._client.chat_update(channel=incident.channel_id, ts=ts, text=text, blocks=blocks)
             except SlackApiError as exc:
-                log.warning("incident_card_update_failed", error=exc.response.get("error"))
+                log.warning("incident_card_update_failed", ts=ts, error=exc.response.get("error"))
 
     async def set_role(self, incident: Incident, role: str, user: str, by: str) -> Incident:
         updated = await self.store.set_role(incident.id, role, user)
@@ -189,6 +198,7 @@ class IncidentService:
             raise IncidentError("That incident no longer exists.")
         if updated.channel_id:
             await invite(self._client, updated.channel_id, user)
+            await self._outbox.say(updated.channel_id, f"<@{user}> is now {ROLE_NAMES[role]}, set by <@{by}>")
         await self.store.add_event(
             incident.id,
             kind="role",
@@ -212,8 +222,32 @@ class IncidentService:
             source_key=f"severity:{now_key()}",
             text=f"Severity {incident.severity.upper()} → {severity.upper()}",
         )
+        await self._announce(render.severity_change(incident, updated, by), incident.id)
         await self.refresh(updated)
+        cancelled = await self.timers.replan(updated)
+        log.info("incident_timers_replanned", incident_id=incident.id, severity=severity, cancelled=cancelled)
+        if severity == "p0":
+            await self._page_for_p0(updated, by)
+        await self.run_diagnosis(updated, by, self.severities[severity].diagnosis_runbook)
         return updated
+
+    async def _page_for_p0(self, incident: Incident, by: str) -> None:
+        """Raising to P0 pages on-call; when it cannot, the channel is told why, in plain words."""
+        assert incident.channel_id is not None
+        if not self.pager.configured:
+            await self._outbox.say(
+                incident.channel_id,
+                f"📟 {incident.id} is now P0, but on-call was *not* paged: paging is not configured "
+                "(set OPSBOT_PAGERDUTY_ROUTING_KEY). Reach on-call another way.",
+            )
+            return
+        result = await self.page(incident, by)
+        text = (
+            f"📟 {incident.id} is now P0: on-call paged."
+            if result.ok
+            else f"📟 {incident.id} is now P0, but the page did *not* go out: {escape(result.error or '')}"
+        )
+        await self._outbox.say(incident.channel_id, text)
 
     async def post_update(self, incident: Incident, text: str, by: str) -> Incident:
         updated = await self.store.post_update(incident.id, text, None)
@@ -299,6 +333,8 @@ class IncidentService:
         incident = await self.store.get(incident_id)
         if incident is None or channel is None or incident.channel_id != channel:
             raise IncidentError("That card no longer belongs to an open incident here.")
+        if incident.status == "resolved":
+            raise IncidentError(f"{incident.id} is resolved; that button does nothing now.")
         return incident
 
     @staticmethod
@@ -324,22 +360,34 @@ class IncidentService:
         severity: str,
         service: str | None = None,
         security_sensitive: bool = False,
+        symptom: str | None = None,
     ) -> Incident:
-        """Declare, then run the severity's diagnosis in the new channel."""
+        """Declare, then run the symptom's (else the severity's) diagnosis in the new channel."""
         incident = await self.declare(
             title=title,
             severity=severity,
             user=asker.user,
             service=service,
             security_sensitive=security_sensitive,
+            symptom=symptom,
         )
         await self.run_diagnosis(incident, asker.user)
         return incident
 
-    async def run_diagnosis(self, incident: Incident, by: str) -> None:
-        """The severity's diagnosis runbook, posted in the incident channel and put on the timeline."""
-        runbook_id = self.severities[incident.severity].diagnosis_runbook
-        if runbook_id is None or incident.channel_id is None or not self._diagnoses.knows(runbook_id):
+    async def run_diagnosis(self, incident: Incident, by: str, runbook_id: str | None = None) -> None:
+        """A diagnosis runbook — by default the symptom's, else the severity's — posted in the incident
+        channel and put on the timeline."""
+        if runbook_id is None:
+            runbook_id = diagnosis_runbook(self.severities, incident.severity, incident.symptom)
+        if runbook_id is None or incident.channel_id is None:
+            return
+        if not self._diagnoses.knows(runbook_id):
+            # Fail closed, visibly: an incident whose diagnosis silently did not run reads as healthy.
+            await self._outbox.say(
+                incident.channel_id,
+                f"⚠️ No diagnosis ran for {incident.id}: the runbook `{runbook_id}` is not in the catalogue. "
+                "`/runbook list` shows the ones there are.",
+            )
             return
         diagnosis = await self._diagnoses.deliver(
             RunRequest(runbook_id=runbook_id, params={}),
@@ -359,18 +407,21 @@ class IncidentService:
         await tell(self._client, asker, render.list_text(await self.store.open_incidents()))
 
     async def show_card(self, incident: Incident, asker: Asker) -> None:
-        """`/incident status`: the card again, with elapsed time and open approvals."""
+        """`/incident status`: the card again, with elapsed time and open approvals; the copy is
+        remembered, so every later change redraws it too."""
         assert incident.channel_id is not None
-        await self._client.chat_postMessage(
-            channel=incident.channel_id,
-            text=render.card_text(incident),
-            blocks=render.card(incident, open_approvals=await self._open_approvals(incident.channel_id)),
+        ts = await post_message(
+            self._client,
+            incident.channel_id,
+            render.card_text(incident),
+            render.card(incident, open_approvals=await self._open_approvals(incident.channel_id)),
         )
+        await self.store.add_card_copy(incident.id, ts)
 
     async def show_timeline(self, incident: Incident, asker: Asker) -> None:
-        await tell(
-            self._client, asker, render.timeline_text(incident, await self.store.timeline(incident.id))
-        )
+        entries = await self.store.entries(incident)
+        names = await user_names(self._client, timeline_people(entries))
+        await tell(self._client, asker, render.timeline_text(incident, entries, names))
 
     async def add_note(self, incident: Incident, text: str, asker: Asker) -> None:
         await self.note(
@@ -381,11 +432,15 @@ class IncidentService:
     async def record_root_cause(self, incident: Incident, text: str, by: str) -> Incident:
         """However it is given (`/incident root-cause`, the resolve form), the root cause is stored
         and its time lands on the timeline, so the review can say when it was identified."""
+        if text == incident.root_cause:
+            return incident
         updated = await self.store.set_root_cause(incident.id, text)
         if updated is None:
             raise IncidentError("That incident no longer exists.")
+        # The first root cause keeps the key the review looks for; a revision is an entry of its own.
+        key = "root_cause" if incident.root_cause is None else f"root_cause:{now_key()}"
         await self.store.add_event(
-            incident.id, kind="root_cause", actor=by, source_key="root_cause", text=f"Root cause: {text}"
+            incident.id, kind="root_cause", actor=by, source_key=key, text=f"Root cause: {text}"
         )
         return updated
 
@@ -414,23 +469,33 @@ class IncidentService:
             raise IncidentError("Give a summary and record the root cause: `/incident root-cause <text>`.")
         await self._client.views_open(
             trigger_id=asker.trigger_id,
-            view=render.text_modal(
-                render.RESOLVE_VIEW,
-                "Resolve incident",
-                "Summary, and the root cause if known",
-                json.dumps({"incident": incident.id, "channel": incident.channel_id, "summary": summary}),
-                "Resolve",
-                initial=summary,
+            view=render.resolve_modal(
+                json.dumps({"incident": incident.id, "channel": incident.channel_id}),
+                summary=summary,
+                root_cause=incident.root_cause or await self._marked_root_cause(incident),
             ),
         )
 
-    async def resolve_from_form(self, incident_id: str, text: str, summary: str, by: str) -> None:
+    async def _marked_root_cause(self, incident: Incident) -> str:
+        """The latest message of the channel marked with the root-cause reaction (🎯), or nothing."""
+        if incident.channel_id is None:
+            return ""
+        try:
+            messages = await read_channel(self._client, incident.channel_id)
+        except SlackApiError as exc:
+            log.warning("incident_history_failed", incident_id=incident.id, error=exc.response.get("error"))
+            return ""
+        marked = [m for m in messages if self._root_cause_reaction in m.reactions and m.text.strip()]
+        return marked[-1].text.strip()[:2000] if marked else ""
+
+    async def resolve_from_form(self, incident_id: str, summary: str, root_cause: str, by: str) -> None:
+        """The resolve form's two answers: the root cause is recorded (its own timeline entry, before
+        `resolved`), then the incident is resolved with the summary."""
         incident = await self.store.get(incident_id)
         if incident is None or incident.status == "resolved":
             return
-        if not incident.root_cause:
-            incident = await self.record_root_cause(incident, text, by)
-        await self.resolve(incident, summary or text, by)
+        incident = await self.record_root_cause(incident, root_cause, by)
+        await self.resolve(incident, summary, by)
 
     async def open_update_form(self, incident: Incident, asker: Asker) -> None:
         await self._client.views_open(

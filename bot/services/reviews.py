@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 from psycopg.rows import class_row, dict_row
@@ -20,9 +20,10 @@ from bot.postmortem.builder import build, messages_worth_keeping
 from bot.postmortem.facts import DiagnosisRun, Edits, Message, ReviewFacts
 from bot.postmortem.history import read_channel, user_names
 from bot.postmortem.markup import to_markdown
-from bot.postmortem.render import render_markdown
+from bot.postmortem.render import draft_edits, render_markdown
 from bot.render import review as review_render
 from bot.render.diagnosis import value_words
+from bot.runbooks.catalogue import Catalogue
 from bot.slack.asker import Asker
 
 log = get_logger(__name__)
@@ -44,6 +45,7 @@ class ReviewService:
         secrets: set[str],
         action_reaction: str = "memo",
         root_cause_reaction: str = "dart",
+        catalogue: Catalogue | None = None,
     ) -> None:
         self._pool = pool
         self._incidents = incidents
@@ -52,9 +54,10 @@ class ReviewService:
         self._secrets = secrets
         self._action_reaction = action_reaction
         self._root_cause_reaction = root_cause_reaction
+        self._catalogue = catalogue
 
     async def facts(self, incident: Incident) -> ReviewFacts:
-        timeline = await self._incidents.timeline(incident.id)
+        timeline = await self._incidents.entries(incident)
         messages: list[Message] = []
         users: dict[str, str] = {}
         history_read = False
@@ -78,6 +81,13 @@ class ReviewService:
                 if not m.bot_id
             ]
             history_read = True
+        # Timeline text is Slack markup too (a pinned message, "<@U…> is scribe"): names, not ids.
+        timeline = [
+            e.model_copy(
+                update={"text": to_markdown(e.text, users=users, channels={}, secrets=self._secrets)}
+            )
+            for e in timeline
+        ]
         return ReviewFacts(
             incident=incident,
             timeline=timeline,
@@ -90,7 +100,21 @@ class ReviewService:
             history_read=history_read,
             action_reaction=self._action_reaction,
             root_cause_reaction=self._root_cause_reaction,
+            better=self._better(),
         )
+
+    def _better(self) -> dict[str, Literal["lower", "higher"]]:
+        """Which way each runbook check improves, from its crit (else warn) rule: a check that goes
+        red above a threshold (`>`, `>=`) is better lower, one that goes red below it better higher."""
+        better: dict[str, Literal["lower", "higher"]] = {}
+        for runbook in self._catalogue or ():
+            for check in runbook.checks:
+                rule = check.crit or check.warn
+                if rule is not None and rule.op in (">", ">="):
+                    better[f"{runbook.id}/{check.id}"] = "lower"
+                elif rule is not None and rule.op in ("<", "<="):
+                    better[f"{runbook.id}/{check.id}"] = "higher"
+        return better
 
     async def _diagnoses(self, incident: Incident) -> list[DiagnosisRun]:
         if not incident.channel_id:
@@ -138,13 +162,16 @@ class ReviewService:
             return await cur.fetchall()
 
     async def edits(self, incident_id: str) -> Edits:
+        return await self._saved_edits(incident_id) or Edits()
+
+    async def _saved_edits(self, incident_id: str) -> Edits | None:
         async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(Edits)) as cur:
             await cur.execute(
                 "SELECT summary, impact, users_affected, root_cause FROM postmortem_edits"
                 " WHERE incident_id = %s",
                 (incident_id,),
             )
-            return await cur.fetchone() or Edits()
+            return await cur.fetchone()
 
     async def save_edits(self, incident_id: str, edits: Edits, by: str) -> None:
         async with self._pool.connection() as conn:
@@ -219,7 +246,12 @@ class ReviewService:
     async def open_editor(self, incident: Incident, asker: Asker) -> None:
         if self._client is None:
             raise ReviewError("opsbot has no Slack connection.")
-        edits = await self.edits(incident.id)
+        # Before anyone has saved an edit, the form starts from what the latest draft says, so a
+        # person corrects the text they read instead of retyping it.
+        edits = await self._saved_edits(incident.id)
+        if edits is None:
+            latest = await self.latest(incident.id)
+            edits = draft_edits(latest) if latest else Edits()
         await self._client.views_open(
             trigger_id=asker.trigger_id, view=review_render.edit_modal(incident, edits)
         )
@@ -230,6 +262,17 @@ class ReviewService:
             return
         await self.save_edits(incident.id, edits, by)
         await self.publish(incident, by)
+
+    async def latest(self, incident_id: str) -> str | None:
+        """The newest draft's Markdown, if one was made."""
+        async with self._pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT markdown FROM postmortems WHERE incident_id = %s ORDER BY version DESC LIMIT 1",
+                    (incident_id,),
+                )
+            ).fetchone()
+        return str(row[0]) if row else None
 
     async def versions(self, incident_id: str) -> list[tuple[int, str]]:
         async with self._pool.connection() as conn:

@@ -60,8 +60,9 @@ CREATE TABLE IF NOT EXISTS opsbot_migrations (
 """
 
 
-async def migrate(conn: psycopg.AsyncConnection[Any]) -> list[Migration]:
-    """Apply every shipped migration not yet applied; return the ones applied now."""
+async def migrate(conn: psycopg.AsyncConnection[Any], *, up_to: int | None = None) -> list[Migration]:
+    """Apply every shipped migration not yet applied (up to version `up_to` when given, to test one
+    migration against data written by the schema before it); return the ones applied now."""
     applied_now: list[Migration] = []
     await conn.set_autocommit(True)
     await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
@@ -69,6 +70,8 @@ async def migrate(conn: psycopg.AsyncConnection[Any]) -> list[Migration]:
         await conn.execute(_BOOKKEEPING)
         done = await _applied(conn)
         for migration in shipped_migrations():
+            if up_to is not None and migration.version > up_to:
+                break
             if migration.version in done:
                 if done[migration.version] != migration.checksum:
                     raise MigrationError(

@@ -37,6 +37,16 @@ actions:
     title: Record one execution (critical)
     risk: critical
     step: {kind: postgres, target: app_db, sql: "INSERT INTO executions DEFAULT VALUES RETURNING id"}
+  - id: forget
+    title: Forget recorded executions
+    summary: deletes the rows in executions (low risk, previewed)
+    risk: low
+    preview: {kind: postgres, target: app_db, sql: "SELECT id FROM executions"}
+    step: {kind: postgres, target: app_db, sql: "DELETE FROM executions RETURNING id"}
+  - id: flush
+    title: Flush the cache
+    risk: critical
+    step: {kind: redis, target: cache, command: FLUSHDB}
 next:
   - suggest: ["action:record"]
 """

@@ -158,12 +158,15 @@ async def test_the_readme_walkthrough_in_the_browser_as_alice_and_bob(
 
     # 3. bob approves through the confirm dialog; the action runs and reports before → after.
     await _switch_to(page, "bob")
-    # bob is not in the incident channel yet: he follows the announcement's link, reads, joins.
+    # bob follows the announcement's link and joins — unless the approval request already invited
+    # him (approvers of a request in an incident channel are invited into it).
     await page.locator('[data-testid=channel-link][data-channel="incident-response"]').click()
     announcement = messages.get_by_test_id("message").filter(has_text="INCIDENT DECLARED")
     await announcement.locator("a.channel-ref", has_text="#inc-").click()
-    await expect(page.get_by_test_id("join-bar")).to_be_visible(timeout=WAIT_MS)
-    await page.get_by_test_id("join-channel").click()
+    join_bar = page.get_by_test_id("join-bar")
+    await expect(join_bar.or_(incident_link).first).to_be_visible(timeout=WAIT_MS)
+    if await join_bar.is_visible():
+        await page.get_by_test_id("join-channel").click()
     await expect(incident_link).to_be_visible(timeout=WAIT_MS)
     await expect(page.get_by_test_id("composer")).to_be_visible()
     card = (
@@ -190,12 +193,30 @@ async def test_the_readme_walkthrough_in_the_browser_as_alice_and_bob(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "demo-approved.png"))
 
-    # 4. alice resolves (the form asks for the root cause) and drafts the review.
+    # 4. alice lowers the severity and raises it again: each change is announced in #incident-response.
     await _switch_to(page, "alice")
     await incident_link.click()
+    topic = page.get_by_test_id("channel-topic")
+    await _command(page, "/incident severity p1")
+    await expect(topic).to_contain_text("P1 ·", timeout=WAIT_MS)
+    await _command(page, "/incident severity p0")
+    await expect(topic).to_contain_text("P0 ·", timeout=WAIT_MS)
+    await page.locator('[data-testid=channel-link][data-channel="incident-response"]').click()
+    raised = messages.get_by_test_id("message").filter(has_text="severity raised")
+    await expect(raised).to_contain_text("P1 → P0, by @alice", timeout=WAIT_MS)
+    await expect(messages.get_by_test_id("message").filter(has_text="severity lowered")).to_contain_text(
+        "P0 → P1, by @alice"
+    )
+    await incident_link.click()
+
+    # 5. alice resolves: the form asks for the summary and the root cause separately; drafts the review.
     await _command(page, "/incident resolve terminated the leaked connections")
     await expect(modal).to_contain_text("Resolve incident", timeout=WAIT_MS)
-    await modal.locator("textarea").fill("a worker leaked database connections until the pool was exhausted")
+    summary = modal.locator("[data-block-id=summary] textarea")
+    await expect(summary).to_have_value("terminated the leaked connections")
+    await modal.locator("[data-block-id=root_cause] textarea").fill(
+        "a worker leaked database connections until the pool was exhausted"
+    )
     await page.get_by_test_id("modal-submit").click()
     resolved = messages.get_by_test_id("message").filter(has_text="resolved")
     await resolved.get_by_role("button", name="Draft review").click()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bot.server import BotServer
 from localslack import LocalSlack
@@ -73,3 +75,26 @@ actions:
 def runbooks_with_restart(runbooks_dir: Path) -> Path:
     (runbooks_dir / "restart.yml").write_text(RESTART)
     return runbooks_dir
+
+
+@pytest.fixture
+async def pagerduty() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """A local stand-in for PagerDuty's Events API v2 endpoint that records what it receives."""
+    received: list[dict[str, Any]] = []
+
+    async def enqueue(request: web.Request) -> web.Response:
+        body = await request.json()
+        received.append(body)
+        return web.json_response(
+            {"status": "success", "message": "Event processed", "dedup_key": body.get("dedup_key")},
+            status=202,
+        )
+
+    app = web.Application()
+    app.router.add_post("/v2/enqueue", enqueue)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}/v2/enqueue", received
+    await runner.cleanup()

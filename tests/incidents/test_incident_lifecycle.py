@@ -118,7 +118,9 @@ async def test_resolve_without_a_root_cause_asks_for_it(slack: LocalSlack, incid
     name = await declare(slack)
     await slack.slash("alice", name, "/incident resolve all good")
     view = await slack.wait_for(lambda: slack.current_view("alice"), timeout=5)
-    await slack.submit_view("alice", view, {"text": "bad deploy of the checkout service"})
+    await slack.submit_view(
+        "alice", view, {"summary": "all good", "root_cause": "bad deploy of the checkout service"}
+    )
     await slack.wait_for(
         lambda: "bad deploy of the checkout service" in text_of(card(slack, name).blocks), timeout=10
     )

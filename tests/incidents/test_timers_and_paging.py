@@ -8,12 +8,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
-from aiohttp import web
 
 from localslack import LocalSlack
 from tests.conftest import bot_env, running_bot
@@ -98,29 +94,6 @@ async def test_reminders_and_escalations_fire_once_across_replicas_survive_a_res
             proc.terminate()
         for proc in (first, second):
             proc.wait(30)
-
-
-@pytest.fixture
-async def pagerduty() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    """A local stand-in for PagerDuty's Events API v2 endpoint that records what it receives."""
-    received: list[dict[str, Any]] = []
-
-    async def enqueue(request: web.Request) -> web.Response:
-        body = await request.json()
-        received.append(body)
-        return web.json_response(
-            {"status": "success", "message": "Event processed", "dedup_key": body.get("dedup_key")},
-            status=202,
-        )
-
-    app = web.Application()
-    app.router.add_post("/v2/enqueue", enqueue)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}/v2/enqueue", received
-    await runner.cleanup()
 
 
 def page_button(slack: LocalSlack, channel: str) -> tuple[Any, str]:

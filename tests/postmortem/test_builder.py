@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.approvals.store import ApprovalRecord
-from bot.incidents.store import Incident
+from bot.incidents.store import Incident, TimelineEvent
 from bot.postmortem.builder import TO_FILL, build
-from bot.postmortem.facts import Message, ReviewFacts
+from bot.postmortem.facts import Edits, Message, ReviewFacts
+from bot.postmortem.render import draft_edits, load_template, render_markdown
+from bot.render.incident import elapsed
 
 DECLARED = datetime(2024, 5, 4, 3, 0, tzinfo=UTC)
 
@@ -115,7 +117,9 @@ def test_an_open_incident_with_nothing_recorded_says_what_to_fill() -> None:
     ]
 
 
-def test_follow_ups_are_owned_by_their_mention_or_their_author_and_actions_show_what_changed() -> None:
+def test_follow_ups_are_owned_by_the_mention_after_the_marker_else_the_author_and_actions_show_changes() -> (
+    None
+):
     at = DECLARED + timedelta(minutes=5)
     record = approval(
         created_at=at,
@@ -125,15 +129,15 @@ def test_follow_ups_are_owned_by_their_mention_or_their_author_and_actions_show_
     draft = build(
         facts(
             messages=[
-                Message(at=at, user="U0BOB", text="TODO: add an alert @carol\nAction: rotate the key"),
+                Message(at=at, user="U0BOB", text="TODO: @carol add an alert\nAction: rotate the key @dave"),
                 Message(at=at, user="U0ALICE", text="check the pool size", reactions=["memo"]),
             ],
             approvals=[record],
         )
     )
     assert draft.follow_ups[:3] == [
-        "- [ ] add an alert @carol — owner: @carol (from 03:05)",
-        "- [ ] rotate the key — owner: @bob (from 03:05)",
+        "- [ ] @carol add an alert — owner: @carol (from 03:05)",
+        "- [ ] rotate the key @dave — owner: @bob (from 03:05)",
         "- [ ] check the pool size — owner: @alice (from 03:05)",
     ]
     assert draft.actions == [
@@ -141,3 +145,143 @@ def test_follow_ups_are_owned_by_their_mention_or_their_author_and_actions_show_
         "outcome: **succeeded**; before → after: Idle connections 90 → 3, new ? → 1"
     ]
     assert draft.resolution.endswith("Actions that ran: kill_idle on app_db (A-1)")
+
+
+def event(kind: str, text: str, minutes: int, actor: str | None = "U0ALICE", **changes: Any) -> TimelineEvent:
+    fields: dict[str, Any] = {
+        "id": minutes,
+        "incident_id": "INC-7",
+        "at": DECLARED + timedelta(minutes=minutes),
+        "kind": kind,
+        "actor": actor,
+        "text": text,
+        "message_ts": None,
+        "source_key": f"{kind}:{minutes}",
+        "details": {},
+    }
+    return TimelineEvent(**{**fields, **changes})
+
+
+def test_a_follow_up_in_the_middle_of_a_message_is_found_with_the_owner_named_right_after_it() -> None:
+    at = DECLARED + timedelta(minutes=7)
+    draft = build(
+        facts(
+            messages=[
+                Message(
+                    at=at,
+                    user="U0ALICE",
+                    text="pool is back to normal. TODO: @bob add an alert on pool usage",
+                ),
+                Message(at=at, user="U0BOB", text="rolled back; action: pin the release, ask @carol"),
+                Message(at=at, user="U0ALICE", text="nothing to do here, todos are for later"),
+            ]
+        )
+    )
+    assert draft.follow_ups[:2] == [
+        "- [ ] @bob add an alert on pool usage — owner: @bob (from 03:07)",
+        "- [ ] pin the release, ask @carol — owner: @bob (from 03:07)",
+    ]
+    assert len(draft.follow_ups) == 4, "a word like 'todos' is not a marker"
+
+
+def test_mitigation_is_the_first_action_that_improved_not_the_one_that_changed_nothing() -> None:
+    unchanged = approval(
+        id="A-1",
+        runbook_id="cache",
+        created_at=DECLARED + timedelta(minutes=5),
+        finished_at=DECLARED + timedelta(minutes=6),
+        before_values={"hit": {"title": "Hit rate", "value": 20.0, "status": "crit"}},
+        after_values={"hit": {"title": "Hit rate", "value": 20.0, "status": "crit"}},
+    )
+    worse_then_better = approval(
+        id="A-2",
+        runbook_id="db",
+        created_at=DECLARED + timedelta(minutes=8),
+        finished_at=DECLARED + timedelta(minutes=9),
+        # Still red after, but the pool usage went down, and its runbook says lower is better.
+        before_values={"pool": {"title": "Pool usage", "value": 98, "status": "crit"}},
+        after_values={"pool": {"title": "Pool usage", "value": 91, "status": "crit"}},
+    )
+    rising = approval(
+        id="A-3",
+        runbook_id="db",
+        created_at=DECLARED + timedelta(minutes=2),
+        finished_at=DECLARED + timedelta(minutes=3),
+        before_values={"pool": {"title": "Pool usage", "value": 80, "status": "crit"}},
+        after_values={"pool": {"title": "Pool usage", "value": 85, "status": "crit"}},
+    )
+    better = {"cache/hit": "higher", "db/pool": "lower"}
+    draft = build(facts(approvals=[rising, unchanged, worse_then_better], better=better))
+    assert "- 03:09: Mitigation applied" in draft.timeline
+    assert "mitigation applied" not in draft.missing
+
+    nothing = build(facts(approvals=[rising, unchanged], better=better))
+    assert f"- {TO_FILL} Mitigation applied (no improving action event)" in nothing.timeline
+
+    status_only = approval(
+        before_values={"q": {"title": "Queue", "value": "?", "status": "crit"}},
+        after_values={"q": {"title": "Queue", "value": "?", "status": "ok"}},
+        finished_at=DECLARED + timedelta(minutes=4),
+    )
+    assert "- 03:04: Mitigation applied" in build(facts(approvals=[status_only])).timeline
+
+    marked = Message(
+        at=DECLARED + timedelta(minutes=1), user="U0BOB", text="failed over", reactions=["adhesive_bandage"]
+    )
+    assert "- 03:01: Mitigation applied" in build(facts(approvals=[unchanged], messages=[marked])).timeline
+
+
+def test_the_review_duration_is_the_resolve_message_duration() -> None:
+    resolved = DECLARED + timedelta(hours=1, minutes=5, seconds=50)
+    draft = build(facts(incident=incident(status="resolved", resolved_at=resolved, summary="fixed")))
+    lasted = elapsed(DECLARED, resolved)
+    assert lasted == "1h 05m"
+    assert f"- Duration: {lasted}" in draft.impact
+    assert f"resolved at 04:05 UTC after {lasted}." in draft.summary
+
+
+def test_the_root_cause_is_never_the_resolution_summary() -> None:
+    resolved = incident(status="resolved", resolved_at=DECLARED, summary="restarted the pool")
+    # The resolve form used to store its one text as both.
+    same = build(facts(incident=resolved.model_copy(update={"root_cause": "restarted the pool"})))
+    assert same.root_cause.startswith(f"{TO_FILL} no root cause was recorded")
+    assert "restarted the pool" not in same.root_cause
+    assert build(facts(incident=resolved)).root_cause.startswith(TO_FILL)
+    recorded = build(facts(incident=resolved.model_copy(update={"root_cause": "leaked connections"})))
+    assert recorded.root_cause == "leaked connections"
+
+
+def test_the_summary_says_how_the_severity_changed_when_and_by_whom() -> None:
+    timeline = [
+        event("declared", "Declared P1: checkout is down", 0),
+        event("severity", "Severity P1 → P0", 12, actor="U0ALICE"),
+        event("severity", "Severity P0 → P1", 40, actor="U0BOB"),
+    ]
+    draft = build(facts(timeline=timeline))
+    assert draft.summary.endswith("Severity: P1 → P0 at 03:12 by @alice; P0 → P1 at 03:40 by @bob.")
+    assert "still open when this draft was made. Severity: P1 → P0" in draft.summary
+
+
+def test_the_edit_form_starts_from_what_the_latest_draft_says() -> None:
+    draft = build(
+        facts(
+            incident=incident(root_cause="leaked connections"),
+            edits=Edits(users_affected="about 1,200 shoppers"),
+        )
+    )
+    markdown = render_markdown(draft, load_template(None))
+    assert draft_edits(markdown) == Edits(
+        summary=draft.summary, root_cause="leaked connections", users_affected="about 1,200 shoppers"
+    )
+    assert draft_edits(render_markdown(build(facts()), load_template(None))).root_cause is None
+
+
+def test_a_root_cause_changed_later_is_timed_when_the_standing_text_was_recorded() -> None:
+    timeline = [
+        event("root_cause", "Root cause: a bad deploy", 5),
+        event("root_cause", "Root cause: leaked connections", 20),
+    ]
+    draft = build(facts(incident=incident(root_cause="leaked connections"), timeline=timeline))
+    identified = next(m for m in draft.milestones if m.name == "Root cause identified")
+    assert draft.root_cause == "leaked connections"
+    assert identified.at == DECLARED + timedelta(minutes=20)

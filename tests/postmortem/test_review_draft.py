@@ -6,6 +6,7 @@ from pathlib import Path
 
 import psycopg
 
+from bot.render.incident import elapsed
 from localslack import LocalSlack
 from tests.approvals.conftest import COUNTER
 from tests.conftest import running_bot
@@ -17,7 +18,10 @@ def runbooks(tmp_path: Path) -> Path:
     directory.mkdir()
     for sev in ("p0", "p1", "p2"):
         (directory / f"{sev}.yml").write_text(CHECKLIST.format(sev=sev, sev_upper=sev.upper()))
-    (directory / "counter.yml").write_text(COUNTER)
+    # Red below 5 executions: the counter's runbook says higher is better, so 0 → 1 is a mitigation.
+    (directory / "counter.yml").write_text(
+        COUNTER.replace("    value: runs\n", '    value: runs\n    crit: {op: "<", value: 5}\n')
+    )
     return directory
 
 
@@ -82,14 +86,15 @@ async def test_scripted_incident_review_has_the_facts_in_every_section(
             assert row is not None
             incident_id, declared, resolved = row
             done = await (
-                await conn.execute("SELECT at FROM timeline_events WHERE kind = 'approval.succeeded'")
+                await conn.execute("SELECT finished_at FROM approval_requests WHERE state = 'succeeded'")
             ).fetchone()
             assert done is not None
-        minutes = round((resolved - declared).total_seconds() / 60)
+        resolve_message = next(m.text for m in slack.messages(name) if "resolved* by" in m.text)
 
         assert f"# Incident Review - {declared:%Y-%m-%d %H:%M} — {incident_id}: checkout is down" in review
         assert f'P0 incident {incident_id}, "checkout is down", declared by @alice' in review
-        assert f"- Duration: {minutes} minutes" in review
+        assert f"- Duration: {elapsed(declared, resolved)}" in review
+        assert f"after {elapsed(declared, resolved)}:" in resolve_message
         assert "- Users affected: _To fill:_" in review
         assert "## Root Cause\nconnection pool leak in the checkout worker" in review
         assert f"- {declared:%H:%M}: Incident detected" in review
@@ -97,8 +102,8 @@ async def test_scripted_incident_review_has_the_facts_in_every_section(
         assert f"- {done[0]:%H:%M}: Mitigation applied" in review
         assert f"- {resolved:%H:%M}: Service restored" in review
         assert "saw the first 500s at 03:02, right after the deploy (@bob)" in review
-        assert "- [ ] add an alert on pool usage @bob — owner: @bob" in review
-        assert "- [ ] rotate the leaked credential @alice — owner: @alice" in review
+        assert "- [ ] add an alert on pool usage @bob — owner: @alice" in review, "owner: right after TODO:"
+        assert "- [ ] rotate the leaked credential @alice — owner: @bob" in review
         assert "`incident.p0` P0 checklist: **OK**" in review
         assert (
             '`record` on `app_db` (high): requested by @alice — "record the mitigation"; approved by @bob; '

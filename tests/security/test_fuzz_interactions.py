@@ -72,7 +72,7 @@ class World:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(
-    module_slack: LocalSlack, catalogue_bot: BotServer, module_database_url: str
+    module_slack: LocalSlack, catalogue_bot: BotServer, module_database_url: str, module_app_db_url: str
 ) -> AsyncIterator[World]:
     slack = module_slack
     await slack.slash("alice", "incident-response", "/incident declare p2 interaction fuzzing")
@@ -83,16 +83,21 @@ async def world(
     for user in USERS:
         if slack.user(user).id not in channel.members:
             channel.members.append(slack.user(user).id)
-    await slack.slash("alice", "incident-response", "/runbook run db.connections:terminate_idle")
-    modal = await slack.wait_for(lambda: slack.current_view("alice"), timeout=15)
-    await slack.submit_view("alice", modal, {"reason": "seed request for fuzzing"})
-    async with await psycopg.AsyncConnection.connect(module_database_url) as conn:
-        for _ in range(300):
-            incident_row = await (await conn.execute("SELECT id FROM incidents")).fetchone()
-            request_row = await (await conn.execute("SELECT id FROM approval_requests")).fetchone()
-            if incident_row and request_row:
-                break
-            await asyncio.sleep(0.05)
+    # One idle connection for the preview to list: a request that would affect nothing is refused.
+    async with await psycopg.AsyncConnection.connect(module_app_db_url) as idle:
+        await slack.slash(
+            "alice", "incident-response", "/runbook run db.connections:terminate_idle idle_minutes=0"
+        )
+        modal = await slack.wait_for(lambda: slack.current_view("alice"), timeout=15)
+        await slack.submit_view("alice", modal, {"reason": "seed request for fuzzing"})
+        async with await psycopg.AsyncConnection.connect(module_database_url) as conn:
+            for _ in range(300):
+                incident_row = await (await conn.execute("SELECT id FROM incidents")).fetchone()
+                request_row = await (await conn.execute("SELECT id FROM approval_requests")).fetchone()
+                if incident_row and request_row:
+                    break
+                await asyncio.sleep(0.05)
+        assert not idle.closed
     assert incident_row and request_row
     yield World(catalogue_bot, str(incident_row[0]), channel.name, str(request_row[0]))
 
@@ -171,13 +176,49 @@ async def _declare_form(slack: LocalSlack, world: World, user: str) -> View | No
     return slack.current_view(user)
 
 
+async def _keep_open(slack: LocalSlack, world: World) -> None:
+    """A resolved incident's buttons answer "resolved" and do nothing (issue #16): once a fuzzed
+    resolve form has resolved the world's incident, the forms behind its buttons need a new one."""
+    assert world.bot.runtime is not None
+    found = await world.bot.runtime.incidents.store.get(world.incident_id)
+    if found is not None and found.status != "resolved":
+        return
+    before = {c.args["name"] for c in slack.calls("conversations.create") if c.ok}
+    await slack.slash("alice", "incident-response", f"/incident declare p2 interaction fuzzing {len(before)}")
+    name = await slack.wait_for(
+        lambda: next(
+            (
+                c.args["name"]
+                for c in slack.calls("conversations.create")
+                if c.ok and c.args["name"] not in before
+            ),
+            None,
+        ),
+        timeout=15,
+    )
+    channel = slack.channel(str(name))
+    for user in USERS:
+        if slack.user(user).id not in channel.members:
+            channel.members.append(slack.user(user).id)
+    store = world.bot.runtime.incidents.store
+    for _ in range(300):
+        incident_row = await store.in_channel(channel.id)
+        if incident_row is not None and incident_row.card_ts:
+            break
+        await asyncio.sleep(0.05)
+    assert incident_row is not None
+    world.incident_id, world.incident_channel = incident_row.id, channel.name
+
+
 async def _update_form(slack: LocalSlack, world: World, user: str) -> View | None:
+    await _keep_open(slack, world)
     card = _button_message(slack, world.incident_channel, incident.POST_UPDATE, world.incident_id, "")
     await slack.click(user, card, incident.POST_UPDATE)
     return slack.current_view(user)
 
 
 async def _resolve_form(slack: LocalSlack, world: World, user: str) -> View | None:
+    await _keep_open(slack, world)
     card = _button_message(slack, world.incident_channel, incident.RESOLVE, world.incident_id, "")
     await slack.click(user, card, incident.RESOLVE)
     return slack.current_view(user)
@@ -279,6 +320,7 @@ async def test_snooze_clicks_at_the_same_moment_all_land(
 ) -> None:
     """Fuzzing found this one: two snoozes raced between cancelling and scheduling the reminder."""
     logged = bot_logs.mark()
+    await _keep_open(module_slack, world)
     action_id = f"{incident.SNOOZE}:10"
     card = _button_message(module_slack, world.incident_channel, action_id, world.incident_id, "")
     clicks = await asyncio.gather(*(module_slack.click(user, card, action_id) for user in USERS * 2))

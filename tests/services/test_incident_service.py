@@ -34,7 +34,9 @@ async def test_a_root_cause_given_in_the_resolve_form_lands_on_the_timeline_with
     slack: LocalSlack, services: Services
 ) -> None:
     incident_id = await declare(slack, services)
-    await services.incidents.resolve_from_form(incident_id, "a leaked connection pool", "", "U0ALICE")
+    await services.incidents.resolve_from_form(
+        incident_id, "pool restarted", "a leaked connection pool", "U0ALICE"
+    )
     incident = await services.incidents.store.get(incident_id)
     assert incident is not None
     assert incident.status == "resolved"
@@ -132,3 +134,48 @@ async def test_status_timeline_list_note_snooze_and_update_reach_the_right_peopl
     assert any("failover done" in m.text for m in slack.messages(channel))
     kinds = [e.kind for e in await services.incidents.store.timeline(incident_id)]
     assert {"note", "snoozed", "update"} <= set(kinds)
+
+
+async def queued_timers(database_url: str, incident_id: str) -> list[tuple[str, str | None]]:
+    """The incident's timers still waiting on the job queue: (task, tier)."""
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        rows = await (
+            await conn.execute(
+                """SELECT task_name, args ->> 'tier' FROM procrastinate_jobs
+                   WHERE status = 'todo'
+                     AND args @> jsonb_build_object('_tags', jsonb_build_array(%s::text))""",
+                (f"incident:{incident_id}",),
+            )
+        ).fetchall()
+    return sorted((str(task), tier) for task, tier in rows)
+
+
+async def test_a_severity_change_replans_the_cadence_and_the_escalation_tiers(
+    slack: LocalSlack, services: Services, database_url: str
+) -> None:
+    incident = await services.incidents.declare_and_diagnose(
+        asker(slack, "alice", "incident-response"), title="search is slow", severity="p3"
+    )
+    escalations = [("incident.escalate", "2"), ("incident.escalate", "3")]  # tier 1 is at 0 minutes
+    assert await queued_timers(database_url, incident.id) == escalations, "P3 has no update cadence"
+    await services.incidents.set_severity(incident, "p0", "U0ALICE")
+    assert await queued_timers(database_url, incident.id) == [*escalations, ("incident.remind", None)]
+    raised = await services.incidents.store.get(incident.id)
+    assert raised is not None
+    await services.incidents.set_severity(raised, "p3", "U0ALICE")
+    assert await queued_timers(database_url, incident.id) == escalations, "lowered: no reminder, tiers once"
+
+
+async def test_a_diagnosis_runbook_missing_from_the_catalogue_is_said_in_the_channel(
+    slack: LocalSlack, services: Services
+) -> None:
+    """`symptom=latency` picks perf.diagnose, which this catalogue does not have: say so, never silence."""
+    incident = await services.incidents.declare_and_diagnose(
+        asker(slack, "alice", "incident-response"), title="search is slow", severity="p1", symptom="latency"
+    )
+    assert incident.channel_id is not None
+    texts = [m.text for m in slack.messages(incident.channel_id)]
+    assert any("No diagnosis ran" in t and "perf.diagnose" in t for t in texts), texts
+    assert "diagnosis" not in [e.kind for e in await services.incidents.store.timeline(incident.id)]

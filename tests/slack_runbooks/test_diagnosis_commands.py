@@ -86,7 +86,7 @@ async def test_runbook_list_and_show_describe_the_catalogue(slack: LocalSlack, d
     await slack.slash("bob", "general", "/runbook show db.connections")
     shown = text_of(slack.ephemerals("bob")[-1].blocks)
     assert "Terminate idle connections" in shown
-    assert "needs a second person's approval" in shown
+    assert "Needs 1 approval" in shown
     assert "P1: High Error Rate" in shown
 
 
