@@ -253,14 +253,6 @@ def _assemble(
     outbox = Outbox(slack, jobs)
     tasks = _tasks(metrics, slack)
     approvals = _approvals(config, store, clients, diagnoses, incident_store, directory)
-
-    async def is_incident_channel(channel_id: str) -> bool:
-        return await incident_store.in_channel(channel_id) is not None
-
-    async def incident_channel(incident_id: str) -> str | None:
-        incident = await incident_store.get(incident_id)
-        return incident.channel_id if incident else None
-
     incidents = _incidents(
         settings, config, slack, incident_store, directory, jobs, outbox, diagnoses, approvals
     )
@@ -268,22 +260,13 @@ def _assemble(
     services = Services(
         catalogue=config.runbooks,
         diagnoses=diagnoses,
-        approvals=ApprovalDesk(
-            approvals, slack, outbox, directory=directory, is_incident_channel=is_incident_channel
-        ),
+        approvals=_approval_desk(approvals, slack, outbox, directory, incident_store),
         incidents=incidents,
         timeline=TimelineService(incident_store, slack),
         reviews=reviews,
         tasks=tasks,
         client=slack,
-        audit=AuditTrail(
-            pool,
-            slack,
-            directory,
-            config.redactor,
-            auditors_group=settings.auditors_group,
-            incident_channel=incident_channel,
-        ),
+        audit=_audit_trail(settings, config, pool, slack, directory, incident_store),
     )
     return Runtime(
         settings=settings,
@@ -305,6 +288,43 @@ def _assemble(
         incidents=incidents,
         reviews=reviews,
         services=services,
+    )
+
+
+def _approval_desk(
+    approvals: ApprovalService,
+    slack: InstrumentedWebClient,
+    outbox: Outbox,
+    directory: Directory,
+    incident_store: IncidentStore,
+) -> ApprovalDesk:
+    async def is_incident_channel(channel_id: str) -> bool:
+        return await incident_store.in_channel(channel_id) is not None
+
+    return ApprovalDesk(
+        approvals, slack, outbox, directory=directory, is_incident_channel=is_incident_channel
+    )
+
+
+def _audit_trail(
+    settings: Settings,
+    config: BotConfig,
+    pool: AsyncConnectionPool,
+    slack: InstrumentedWebClient,
+    directory: Directory,
+    incident_store: IncidentStore,
+) -> AuditTrail:
+    async def incident_channel(incident_id: str) -> str | None:
+        incident = await incident_store.get(incident_id)
+        return incident.channel_id if incident else None
+
+    return AuditTrail(
+        pool,
+        slack,
+        directory,
+        config.redactor,
+        auditors_group=settings.auditors_group,
+        incident_channel=incident_channel,
     )
 
 

@@ -102,10 +102,32 @@ def diagnosis_blocks(
     diagnosis: Diagnosis, runbook: Runbook, *, requested_by: str | None = None, shared: bool = False
 ) -> tuple[list[Block], bool]:
     """The card's blocks, and whether some output did not fit (so the full output goes to the thread)."""
-    durations = {p.name for p in runbook.params if p.type == "duration"}
     blocks: list[Block] = [
         header(f"{EMOJI[diagnosis.overall]} {runbook.title} — {LABEL[diagnosis.overall]}"),
+        _meta(diagnosis, runbook, requested_by, shared),
     ]
+    overflow = False
+    unseen = could_not_see(diagnosis)
+    if unseen:
+        warning = f"⚠️ *Could not see:* {escape(', '.join(unseen))} — not checked, so not an all-clear."
+        overflow = len(warning) > SECTION_TEXT
+        blocks.append(context(warning))
+    lines, tables, cut = _checks(diagnosis, runbook)
+    blocks += _pack_lines(lines)
+    room = MAX_BLOCKS - len(blocks) - _TAIL_BLOCKS
+    overflow = overflow or cut or len(tables) > room
+    blocks += tables[: max(room, 0)]
+    tail, cut = _tail(diagnosis, runbook)
+    blocks += tail
+    overflow = overflow or cut or len(blocks) > MAX_BLOCKS
+    if overflow:
+        blocks = blocks[: MAX_BLOCKS - 1]
+        blocks.append(context("Some output did not fit here: the full output is in the thread."))
+    return blocks, overflow
+
+
+def _meta(diagnosis: Diagnosis, runbook: Runbook, requested_by: str | None, shared: bool) -> Block:
+    durations = {p.name for p in runbook.params if p.type == "duration"}
     meta = [f"`{runbook.id}`", diagnosis.run_id, f"{diagnosis.duration_ms:.0f} ms"]
     if diagnosis.params:
         meta.append(params_text(diagnosis.params, durations))
@@ -113,16 +135,14 @@ def diagnosis_blocks(
         meta.append(f"asked by <@{requested_by}>")
     if shared:
         meta.append("shared result of an identical run moments ago")
-    blocks.append(context(" · ".join(meta)))
+    return context(" · ".join(meta))
 
-    overflow = False
-    unseen = could_not_see(diagnosis)
-    if unseen:
-        warning = f"⚠️ *Could not see:* {escape(', '.join(unseen))} — not checked, so not an all-clear."
-        overflow = len(warning) > SECTION_TEXT
-        blocks.append(context(warning))
+
+def _checks(diagnosis: Diagnosis, runbook: Runbook) -> tuple[list[str], list[Block], bool]:
+    """One line per check, a table per check that shows its rows, and whether anything was cut."""
     lines: list[str] = []
     tables: list[Block] = []
+    overflow = False
     for outcome in diagnosis.checks:
         line, cut = _check_line(outcome)
         lines.append(line)
@@ -139,16 +159,17 @@ def diagnosis_blocks(
                 note = ""
             overflow = overflow or bool(table.left) or table.clipped or result.truncated
             tables.append(section(f"*{escape(outcome.title)}*\n{table.text}{note}"))
-    blocks += _pack_lines(lines)
-    room = MAX_BLOCKS - len(blocks) - _TAIL_BLOCKS
-    if len(tables) > room:
-        overflow = True
-        tables = tables[: max(room, 0)]
-    blocks += tables
+    return lines, tables, overflow
+
+
+def _tail(diagnosis: Diagnosis, runbook: Runbook) -> tuple[list[Block], bool]:
+    """Manual steps, advice, and the buttons for what to do next; and whether anything was cut."""
+    blocks: list[Block] = []
+    overflow = False
     if runbook.manual:
         steps = "\n".join(f"• {escape(step)}" for step in runbook.manual)
         text = f"*Manual steps* (not automated — a person does these)\n{steps}"
-        overflow = overflow or len(text) > SECTION_TEXT
+        overflow = len(text) > SECTION_TEXT
         blocks.append(section(text))
     if diagnosis.notes:
         blocks.append(context(*(escape(note) for note in diagnosis.notes[:NOTES_SHOWN])))
@@ -161,10 +182,6 @@ def diagnosis_blocks(
             blocks.append(context(*notes[:NOTES_SHOWN]))
         blocks.append({"type": "actions", "block_id": f"next:{diagnosis.run_id}", "elements": buttons[:25]})
         overflow = overflow or len(notes) > NOTES_SHOWN or len(buttons) > 25
-    overflow = overflow or len(blocks) > MAX_BLOCKS
-    if overflow:
-        blocks = blocks[: MAX_BLOCKS - 1]
-        blocks.append(context("Some output did not fit here: the full output is in the thread."))
     return blocks, overflow
 
 

@@ -228,6 +228,14 @@ def _input(block_id: str, label: str, element: dict[str, object], *, optional: b
     return block
 
 
+def _symptom_select() -> dict[str, object]:
+    options = [
+        {"text": {"type": "plain_text", "text": f"{name} · {runbook}"}, "value": name}
+        for name, runbook in SYMPTOM_RUNBOOKS.items()
+    ]
+    return {"type": "static_select", "action_id": "symptom", "options": options}
+
+
 def declare_modal(severity: str | None, title: str, metadata: str) -> dict[str, object]:
     options = [
         {"text": {"type": "plain_text", "text": f"{s.name.upper()} · {s.label}"}, "value": s.name}
@@ -268,19 +276,7 @@ def declare_modal(severity: str | None, title: str, metadata: str) -> dict[str, 
                 {"type": "plain_text_input", "action_id": "service", "max_length": 80},
                 optional=True,
             ),
-            _input(
-                "symptom",
-                "Symptom (picks the diagnosis)",
-                {
-                    "type": "static_select",
-                    "action_id": "symptom",
-                    "options": [
-                        {"text": {"type": "plain_text", "text": f"{name} · {runbook}"}, "value": name}
-                        for name, runbook in SYMPTOM_RUNBOOKS.items()
-                    ],
-                },
-                optional=True,
-            ),
+            _input("symptom", "Symptom (picks the diagnosis)", _symptom_select(), optional=True),
             _input("security", "Security", security, optional=True),
         ],
     }
