@@ -98,3 +98,26 @@ async def pagerduty() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     await site.start()
     yield f"http://127.0.0.1:{runner.addresses[0][1]}/v2/enqueue", received
     await runner.cleanup()
+
+
+@pytest.fixture
+async def paging_bot(
+    slack: LocalSlack,
+    database_url: str,
+    data_dir: Path,
+    targets_file: Path,
+    runbooks_dir: Path,
+    pagerduty: tuple[str, list[dict[str, Any]]],
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The incident bot with paging configured; yields what the PagerDuty stand-in received."""
+    url, received = pagerduty
+    async with running_bot(
+        slack,
+        database_url,
+        data_dir,
+        OPSBOT_TARGETS=str(targets_file),
+        OPSBOT_RUNBOOKS=str(runbooks_dir),
+        OPSBOT_PAGERDUTY_URL=url,
+        OPSBOT_PAGERDUTY_ROUTING_KEY="R0UT1NGKEY0123456789abcdef",
+    ):
+        yield received

@@ -112,44 +112,30 @@ def cards(slack: LocalSlack, channel: str) -> list[Message]:
 
 
 async def test_every_copy_of_the_card_is_kept_in_step_and_a_resolved_card_does_nothing(
-    slack: LocalSlack,
-    database_url: str,
-    data_dir: Path,
-    targets_file: Path,
-    runbooks_dir: Path,
-    pagerduty: tuple[str, list[dict[str, Any]]],
+    slack: LocalSlack, paging_bot: list[dict[str, Any]]
 ) -> None:
-    url, received = pagerduty
-    async with running_bot(
-        slack,
-        database_url,
-        data_dir,
-        OPSBOT_TARGETS=str(targets_file),
-        OPSBOT_RUNBOOKS=str(runbooks_dir),
-        OPSBOT_PAGERDUTY_URL=url,
-        OPSBOT_PAGERDUTY_ROUTING_KEY="R0UT1NGKEY0123456789abcdef",
-    ):
-        name = await declare(slack, "/incident declare p2 search is slow")
-        await slack.slash("alice", name, "/incident status")
-        await slack.wait_for(lambda: len(cards(slack, name)) == 2, timeout=10)
-        await slack.slash("alice", name, "/incident severity p1")
-        await slack.wait_for(
-            lambda: all("🟠 P1" in text_of(c.blocks[:1]) for c in cards(slack, name)), timeout=10
-        )
-        stale = copy.deepcopy(cards(slack, name)[1])  # a client that has not redrawn yet
-        await slack.slash("alice", name, "/incident root-cause a slow index")
-        await slack.slash("alice", name, "/incident resolve index rebuilt")
-        await slack.wait_for(
-            lambda: all("✅ *Resolved*" in text_of(c.blocks) for c in cards(slack, name)), timeout=10
-        )
-        assert all("incident_page" not in text_of(c.blocks) for c in cards(slack, name))
-        await slack.click("alice", stale, "incident_page")
-        reply = await slack.wait_for(
-            lambda: [e for e in slack.ephemerals("alice", name) if "is resolved" in e.text], timeout=10
-        )
-        assert "does nothing" in reply[-1].text
-        assert received == [], "a resolved incident pages nobody"
-        assert not said(slack, name, "paged on-call")
+    received = paging_bot
+    name = await declare(slack, "/incident declare p2 search is slow")
+    await slack.slash("alice", name, "/incident status")
+    await slack.wait_for(lambda: len(cards(slack, name)) == 2, timeout=10)
+    await slack.slash("alice", name, "/incident severity p1")
+    await slack.wait_for(
+        lambda: all("🟠 P1" in text_of(c.blocks[:1]) for c in cards(slack, name)), timeout=10
+    )
+    stale = copy.deepcopy(cards(slack, name)[1])  # a client that has not redrawn yet
+    await slack.slash("alice", name, "/incident root-cause a slow index")
+    await slack.slash("alice", name, "/incident resolve index rebuilt")
+    await slack.wait_for(
+        lambda: all("✅ *Resolved*" in text_of(c.blocks) for c in cards(slack, name)), timeout=10
+    )
+    assert all("incident_page" not in text_of(c.blocks) for c in cards(slack, name))
+    await slack.click("alice", stale, "incident_page")
+    reply = await slack.wait_for(
+        lambda: [e for e in slack.ephemerals("alice", name) if "is resolved" in e.text], timeout=10
+    )
+    assert "does nothing" in reply[-1].text
+    assert received == [], "a resolved incident pages nobody"
+    assert not said(slack, name, "paged on-call")
 
 
 async def test_the_topic_is_set_only_when_it_changes_and_a_role_change_is_said(
