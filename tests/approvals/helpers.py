@@ -43,11 +43,21 @@ async def request_action(
     )[-1]
     await slack.click(user, card, button(card, "request_action"))
     view = await slack.wait_for(lambda: slack.current_view(user), timeout=5)
+    receipts = len(_receipts(slack, user))
     await slack.submit_view(user, view, {"reason": reason})
     approvals = await slack.wait_for(
         lambda: len(cards(slack, "Approval needed")) > before and cards(slack, "Approval needed"), timeout=15
     )
+    # The requester's receipt is the request's last step: after it, nothing of the request is still
+    # being posted (the approvers' mention), so a fault a test injects next meets only what it means to.
+    await slack.wait_for(lambda: len(_receipts(slack, user)) > receipts, timeout=15)
     return approvals[-1]
+
+
+def _receipts(slack: LocalSlack, user: str) -> list[str]:
+    return [
+        e.text for e in slack.ephemerals(user, "incident-response") if e.text.startswith("Requested REQ-")
+    ]
 
 
 async def card_state(slack: LocalSlack, card: Message, state: str, timeout: float = 15) -> Message:
