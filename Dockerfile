@@ -1,11 +1,11 @@
-# Production image: wheels are built in a throw-away stage so no compiler reaches the final image.
+# Production image: wheels are built in a throw-away stage so no compiler reaches the final image, and
+# only what `opsbot serve` runs goes in: no demo (its sick system), no localslack, no dev dependencies.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
-COPY localslack ./localslack
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN rm -rf bot/demo && pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,11 +15,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     OPSBOT_DATA_DIR=/var/lib/opsbot \
     OPSBOT_LOG_FORMAT=json \
     OPSBOT_RUNBOOKS=/opt/opsbot/runbooks
-RUN groupadd --system opsbot && useradd --system --gid opsbot --home-dir /var/lib/opsbot --create-home opsbot
+# A fixed numeric user, so Kubernetes' runAsNonRoot can verify it (deploy/kubernetes runs it as 10001).
+RUN groupadd --system --gid 10001 opsbot \
+    && useradd --system --uid 10001 --gid opsbot --home-dir /var/lib/opsbot --create-home opsbot
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 COPY runbooks /opt/opsbot/runbooks
-USER opsbot
+USER 10001
 WORKDIR /var/lib/opsbot
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test soak lint typecheck unit browser bench bench-quick clean
+.PHONY: install demo test soak lint typecheck unit system-packages bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "opsbot needs Python 3.11 or newer (set PY=python3.11)")'
@@ -25,22 +25,33 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# The browser walkthrough drives Debian's Chromium; without it that one test file is skipped, loudly.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing Debian's chromium for the browser test…"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
-	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; } \
-	  || echo "!!! chromium could not be installed: tests/demo/test_browser_walkthrough.py will be SKIPPED"; }
+# Real components the tests run: Chromium (browser walkthrough), Prometheus and Alertmanager (alerts end
+# to end), HAProxy (replicas behind a balancer) and OpenSSH's sshd (SSH targets). Each missing one is
+# installed from Debian's packages; if that fails, the tests that need it are SKIPPED, loudly.
+SYSTEM_PACKAGES := chromium:chromium prometheus:prometheus promtool:prometheus \
+	prometheus-alertmanager:prometheus-alertmanager haproxy:haproxy /usr/sbin/sshd:openssh-server
 
-unit: install browser
+system-packages:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -x "$$cmd" ] || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian's$$missing for the tests that run them…"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null 2>&1; } \
+	  || echo "!!! could not install$$missing: the tests that need them will be SKIPPED (see the summary)"; \
+	fi
+
+unit: install system-packages
 	env -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy $(BIN)/pytest -q
 
 test: lint typecheck unit
 
-# The reliability soak for 10 minutes instead of the 60 s `make test` runs.
+# The reliability soak for 10 minutes instead of the 60 s `make test` runs, and the replicas-under-kills
+# drill (three replicas behind HAProxy) for 2 minutes instead of 30 s.
 soak: install
 	OPSBOT_SOAK_SECONDS=600 $(BIN)/pytest -q -s tests/reliability/test_load_with_faults.py
+	OPSBOT_HA_SECONDS=120 $(BIN)/pytest -q -s tests/ha
 
 # Benchmarks print a table and write bench/results/*.json; they need the machine's PostgreSQL and Redis.
 bench: install

@@ -19,12 +19,14 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.alerts.receiver import AlertHook, alert_routes, tokens_of
 from bot.commands import CommandCatalogue
 from bot.incidents.store import Incident
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.services.container import Services
 from bot.services.incidents import IncidentService
+from bot.slack.admission import admission_middleware
 from bot.slack.asker import asker_of, log_failure, notice_for, remember, tell
 from bot.slack.delivery import dedupe_middleware, delivery_kind, drop_nul_characters, malformed
 from handlers import build_catalogue, register_all
@@ -114,7 +116,9 @@ def build_bolt_app(runtime: Runtime) -> OpsbotApp:
         raise_error_for_unhandled_request=False,
     )
     app.use(dedupe_middleware(runtime.coordinator, runtime.metrics, settings.dedupe_ttl_seconds))
-    app.use(services_middleware(runtime.services, build_catalogue(runtime.runbooks)))
+    commands, services = build_catalogue(runtime.runbooks), runtime.services
+    app.use(services_middleware(services, commands))
+    app.use(admission_middleware(services.access, services.client, services.tasks, commands))
 
     @app.error
     async def on_error(
@@ -143,8 +147,11 @@ def _verifiable(request: web.Request) -> bool:
     return timestamp.isascii() and timestamp.isdigit() and signature.isascii()
 
 
-def build_web_app(runtime: Runtime, bolt: OpsbotApp | None) -> web.Application:
-    """aiohttp routes; `bolt` is None when Slack credentials are missing or Socket Mode is used."""
+def build_web_app(
+    runtime: Runtime, bolt: OpsbotApp | None, *, receive_alert: AlertHook | None = None
+) -> web.Application:
+    """aiohttp routes; `bolt` is None when Slack credentials are missing or Socket Mode is used.
+    A valid alert notification goes to the alert service, or to `receive_alert` when given."""
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     async def slack_events(request: web.Request) -> web.Response:
@@ -178,4 +185,6 @@ def build_web_app(runtime: Runtime, bolt: OpsbotApp | None) -> web.Application:
     web_app.router.add_get("/health", health)
     web_app.router.add_get("/ready", ready)
     web_app.router.add_get("/metrics", metrics)
+    receive = receive_alert if receive_alert is not None else runtime.services.alerts.receive
+    web_app.add_routes(alert_routes(tokens_of(runtime.settings), runtime.metrics, receive))
     return web_app

@@ -1,4 +1,4 @@
-"""The `opsbot` command line: serve, migrate, manifest, audit, version, demo."""
+"""The `opsbot` command line: serve, migrate, manifest, audit, targets, version, demo."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import psycopg
 import typer
 
 from bot import __version__
+from bot.cli_alerts import alerts_cli
 from bot.cli_runbooks import runbooks_cli
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import configure_logging
@@ -29,6 +30,9 @@ cli = typer.Typer(
 audit_cli = typer.Typer(help="Inspect the append-only audit log.", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(runbooks_cli, name="runbooks")
+cli.add_typer(alerts_cli, name="alerts")
+targets_cli = typer.Typer(help="Inspect the targets registry (OPSBOT_TARGETS).", no_args_is_help=True)
+cli.add_typer(targets_cli, name="targets")
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -54,8 +58,11 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the local Slack web page (0 = any free port)")] = 8080,
 ) -> None:
     """A whole incident in the browser: local Slack, the bot and a sick system, all on this machine."""
-    from bot.demo.run import run_demo
-
+    try:
+        from bot.demo.run import run_demo
+    except ModuleNotFoundError:
+        typer.echo("The demo is not part of this installation (the production image leaves it out).")
+        raise typer.Exit(2) from None
     settings = _settings()
     # The terminal shows the URL and what goes wrong; OPSBOT_LOG_LEVEL=info brings the full log back.
     configure_logging(os.environ.get("OPSBOT_LOG_LEVEL", "warning"), settings.log_format)
@@ -100,8 +107,12 @@ def manifest(
 )
 def localslack(ctx: typer.Context) -> None:
     """Run the local Slack workspace (Web API + driver) for a bot to talk to; --help for options."""
-    from localslack.cli import main as localslack_main
-
+    try:
+        from localslack.cli import main as localslack_main
+    except ModuleNotFoundError:
+        # The production image leaves the development tools out.
+        typer.echo("localslack is a development tool, not part of this installation (install from source).")
+        raise typer.Exit(2) from None
     raise typer.Exit(localslack_main(list(ctx.args)))
 
 
@@ -109,6 +120,24 @@ def localslack(ctx: typer.Context) -> None:
 def version() -> None:
     """Print the opsbot version."""
     typer.echo(__version__)
+
+
+@targets_cli.command("sudoers")
+def targets_sudoers(target: Annotated[str, typer.Argument(help="An SSH command target's name")]) -> None:
+    """Print the sudoers lines the target's `ssh.sudo` programs need on its host."""
+    from bot.targets import CommandTarget, UnknownTarget, load_targets
+    from bot.transport.sudoers import sudoers_text
+
+    settings = _settings()
+    if settings.targets_file is None:
+        typer.echo("OPSBOT_TARGETS is not set: there are no targets to read.", err=True)
+        raise typer.Exit(2)
+    try:
+        found = load_targets(settings.targets_file).get_kind(target, CommandTarget)
+        typer.echo(sudoers_text(target, found), nl=False)
+    except (UnknownTarget, ValueError) as exc:
+        typer.echo(str(exc).strip("'\""), err=True)
+        raise typer.Exit(2) from None
 
 
 async def _with_store(settings: Settings, work: Any) -> Any:

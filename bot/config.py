@@ -80,6 +80,16 @@ class Settings(BaseSettings):
         pattern=r"^([S][A-Z0-9]{2,20}|[a-z0-9][a-z0-9._-]{0,79})$",
         validation_alias="OPSBOT_AUDITORS_GROUP",
     )
+    # Alerts in: where notifications go (routes YAML) and each source's bearer token; a source
+    # without a token is not accepted (its receiver answers 401 to everything).
+    alert_routes_file: Path | None = Field(None, validation_alias="OPSBOT_ALERT_ROUTES")
+    alert_token_alertmanager: SecretStr | None = Field(
+        None, validation_alias="OPSBOT_ALERT_TOKEN_ALERTMANAGER"
+    )
+    alert_token_grafana: SecretStr | None = Field(None, validation_alias="OPSBOT_ALERT_TOKEN_GRAFANA")
+    alert_token_generic: SecretStr | None = Field(None, validation_alias="OPSBOT_ALERT_TOKEN_GENERIC")
+    # Alertmanager's API (v2) for silences created from alert cards; without it Silence is not offered.
+    alertmanager_url: AnyUrl | None = Field(None, validation_alias="OPSBOT_ALERTMANAGER_URL")
     data_dir: Path = Field(Path(".opsbot"), validation_alias="OPSBOT_DATA_DIR")
     host: str = Field("127.0.0.1", validation_alias="OPSBOT_HOST")
     port: int = Field(3000, ge=0, le=65535, validation_alias="OPSBOT_PORT")

@@ -48,5 +48,18 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.alert_notifications = Counter(
+            "opsbot_alert_notifications",
+            "Alert notifications by source and outcome (received, duplicate, routed, refused).",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
+        self.alert_card_latency = Histogram(
+            "opsbot_alert_card_latency_seconds",
+            "Time from receiving an alert notification to its group's card being posted or updated.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0),
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

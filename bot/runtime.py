@@ -17,13 +17,19 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import jinja2
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from bot.access.facts import Facts
+from bot.access.gate import AccessGate
 from bot.actions import ActionExecutor
+from bot.alerts.routes import AlertRoutes, load_routes
+from bot.alerts.silences import Silences
+from bot.alerts.store import AlertStore
 from bot.approvals.policy import Policy, load_policy
 from bot.config import ConfigError, Settings
 from bot.coordination import MemoryCoordinator, RedisCoordinator, create_coordinator
@@ -35,8 +41,10 @@ from bot.metrics import Metrics
 from bot.paging import Pager
 from bot.postmortem.render import load_template
 from bot.probes import ProbeRunner
+from bot.redaction import ContentRedactor, redact_diagnosis
 from bot.runbooks.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.runbooks.defaults import apply_param_defaults, parse_overrides
+from bot.services.alerts import AlertService
 from bot.services.approval_desk import ApprovalDesk
 from bot.services.approvals import ApprovalService
 from bot.services.audit_trail import AuditTrail
@@ -68,6 +76,8 @@ class BotConfig:
     policy: Policy
     severities: dict[str, Severity]
     review_template: jinja2.Template
+    # Where alert notifications go (OPSBOT_ALERT_ROUTES, checked against the catalogue).
+    alert_routes: AlertRoutes
     # This bot's secrets (Slack tokens, target credentials), masked in its logs and reviews.
     redactor: Redactor
 
@@ -172,6 +182,7 @@ def load_config(settings: Settings) -> BotConfig:
         policy=load_policy(settings.policy_file),
         severities=load_severities(settings.severities_file),
         review_template=template,
+        alert_routes=load_routes(settings.alert_routes_file, runbooks),
         redactor=Redactor(_slack_secrets(settings) | targets.secrets()),
     )
 
@@ -246,9 +257,8 @@ def _assemble(
     slack, pool = clients.slack, store.pool
     incident_store = IncidentStore(pool)
     directory = Directory(slack)
-    diagnoses = DiagnosisService(
-        clients.runner, clients.coordinator, pool, catalogue=config.runbooks, client=slack
-    )
+    access = _access_gate(config, pool, slack, directory, incident_store)
+    diagnoses = _diagnoses(config, pool, clients, access)
     jobs = JobQueue(store.dsn)
     outbox = Outbox(slack, jobs)
     tasks = _tasks(metrics, slack)
@@ -267,6 +277,8 @@ def _assemble(
         tasks=tasks,
         client=slack,
         audit=_audit_trail(settings, config, pool, slack, directory, incident_store),
+        access=access,
+        alerts=_alerts(settings, config, metrics, pool, slack, diagnoses, incidents),
     )
     return Runtime(
         settings=settings,
@@ -291,6 +303,28 @@ def _assemble(
     )
 
 
+def _alerts(
+    settings: Settings,
+    config: BotConfig,
+    metrics: Metrics,
+    pool: AsyncConnectionPool,
+    slack: InstrumentedWebClient,
+    diagnoses: DiagnosisService,
+    incidents: IncidentService,
+) -> AlertService:
+    url = settings.alertmanager_url
+    return AlertService(
+        AlertStore(pool),
+        config.alert_routes,
+        config.runbooks,
+        slack,
+        diagnoses,
+        incidents,
+        metrics,
+        silences=Silences(str(url)) if url is not None else None,
+    )
+
+
 def _approval_desk(
     approvals: ApprovalService,
     slack: InstrumentedWebClient,
@@ -303,6 +337,33 @@ def _approval_desk(
 
     return ApprovalDesk(
         approvals, slack, outbox, directory=directory, is_incident_channel=is_incident_channel
+    )
+
+
+def _diagnoses(
+    config: BotConfig, pool: AsyncConnectionPool, clients: _Clients, access: AccessGate
+) -> DiagnosisService:
+    runner, coordinator, slack = clients.runner, clients.coordinator, clients.slack
+    return DiagnosisService(runner, coordinator, pool, catalogue=config.runbooks, client=slack, gate=access)
+
+
+def _access_gate(
+    config: BotConfig,
+    pool: AsyncConnectionPool,
+    slack: InstrumentedWebClient,
+    directory: Directory,
+    incident_store: IncidentStore,
+) -> AccessGate:
+    async def is_incident_channel(channel_id: str) -> bool:
+        return await incident_store.in_channel(channel_id) is not None
+
+    return AccessGate(
+        Facts(slack),
+        config.policy.reading,
+        pool,
+        includes=directory.includes,
+        is_incident_channel=is_incident_channel,
+        redact=partial(redact_diagnosis, redactor=ContentRedactor(config.policy.redaction)),
     )
 
 

@@ -9,6 +9,11 @@ can be committed. Users never type a DSN or a URL in Slack: they can only pick a
         kind: postgres
         dsn: ${APP_DB_DSN}
 
+A `command` target runs its argv on the bot's own host (`transport: local`) or on a remote one
+over SSH (`transport: ssh` with an `ssh:` block: host, user, a private key, the host key pinned as
+known_hosts lines, the programs that run through `sudo -n`). The key and the pinned host key are
+checked when the file is loaded, so a typo stops the bot at start and not in the middle of an incident.
+
 Every secret the registry holds is a `SecretStr` (so it never shows in a repr or a log line), and
 `Targets.secrets()` hands the raw values to the redactor that scrubs what the bot posts and logs.
 """
@@ -23,6 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
+import asyncssh
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import (
     AfterValidator,
@@ -32,6 +38,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -45,6 +52,11 @@ TargetName = Annotated[str, StringConstraints(pattern=TARGET_NAME_PATTERN)]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# A host name or an IP address; never an option (`-oProxyCommand=…`) or anything with spaces.
+_SSH_HOST = re.compile(r"^[A-Za-z0-9_.:\[\]%-]{1,253}$")
+_SSH_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+# A private key's base64 lines are redacted one by one too: a tool that prints a key wraps it.
+_KEY_LINE_MIN = 16
 # Shorter strings are left alone by the redactor; replacing "ab" everywhere would mangle output.
 _MIN_SECRET_LEN = 4
 
@@ -164,21 +176,96 @@ class PrometheusTarget(_WebTarget):
     kind: Literal["prometheus"]
 
 
+class SshSettings(BaseModel):
+    """How to reach a remote command host: its address, our key, its pinned key, our limits there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str
+    port: int = Field(22, ge=1, le=65535)
+    user: str
+    private_key_file: Path | None = None
+    private_key: SecretStr | None = None
+    passphrase: SecretStr | None = None
+    # The host's public key(s) as known_hosts lines (`ssh-keyscan -p PORT HOST`, verified out of
+    # band). Only these are accepted: an unknown or changed key is refused, never learnt.
+    known_hosts: str = Field(min_length=1)
+    connect_timeout: float = Field(10.0, gt=0, le=120)
+    max_sessions: int = Field(4, ge=1, le=64)
+    sudo: tuple[str, ...] = ()
+
+    _key: asyncssh.SSHKey | None = PrivateAttr(None)
+    _key_text: str = PrivateAttr("")
+    _known: asyncssh.SSHKnownHosts | None = PrivateAttr(None)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _SSH_HOST.fullmatch(value) or value.startswith("-"):
+            raise ValueError("must be a host name or an IP address")
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        if not _SSH_USER.fullmatch(value):
+            raise ValueError("must be a user name (letters, digits, _ . -)")
+        return value
+
+    @model_validator(mode="after")
+    def _load_keys(self) -> SshSettings:
+        self._key_text = _key_text(self.private_key_file, self.private_key)
+        passphrase = self.passphrase.get_secret_value() if self.passphrase else None
+        try:
+            self._key = asyncssh.import_private_key(self._key_text, passphrase)
+        except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError):
+            # asyncssh's message may quote the key; say only which setting is wrong.
+            raise ValueError("the private key cannot be read (wrong format or passphrase)") from None
+        self._known = _pinned_hosts(self.known_hosts, self.host, self.port)
+        return self
+
+    @property
+    def client_key(self) -> asyncssh.SSHKey:
+        """Our private key, decrypted at load time."""
+        assert self._key is not None  # set by the validator
+        return self._key
+
+    @property
+    def pinned_hosts(self) -> asyncssh.SSHKnownHosts:
+        """The only host keys this target's server may present."""
+        assert self._known is not None  # set by the validator
+        return self._known
+
+    def secrets(self) -> set[str]:
+        found = {self._key_text.strip()}
+        found |= {line.strip() for line in self._key_text.splitlines() if len(line.strip()) >= _KEY_LINE_MIN}
+        if self.passphrase:
+            found.add(self.passphrase.get_secret_value())
+        return found
+
+
 class CommandTarget(_TargetBase):
-    """The bot's own host, where argv commands from an allow-list of programs may run."""
+    """A host where argv commands from an allow-list of programs may run: this one, or one over SSH."""
 
     kind: Literal["command"]
+    # Declared before the fields whose checks depend on it: pydantic validates in this order.
+    transport: Literal["local", "ssh"] = "local"
     allowed_programs: tuple[str, ...] = Field(min_length=1)
     cwd: Path | None = None
     env: dict[str, SecretStr] = Field(default_factory=dict)
     max_output_bytes: int = Field(65_536, ge=1024, le=16 * 1024 * 1024)
+    ssh: SshSettings | None = None
 
     _resolved: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("cwd")
     @classmethod
-    def _cwd(cls, value: Path | None) -> Path | None:
-        if value is not None and not (value.is_absolute() and value.is_dir()):
+    def _cwd(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return value
+        if not value.is_absolute():
+            raise ValueError(f"{value} is not an absolute directory")
+        if info.data.get("transport") != "ssh" and not value.is_dir():
             raise ValueError(f"{value} is not an existing absolute directory")
         return value
 
@@ -188,33 +275,51 @@ class CommandTarget(_TargetBase):
         for name, item in value.items():
             if not _ENV_NAME.fullmatch(name):
                 raise ValueError(f"invalid environment variable name {name!r}")
-            if "\x00" in item.get_secret_value():
-                raise ValueError(f"{name} contains a NUL byte")
+            if any(c in item.get_secret_value() for c in "\x00\n\r"):
+                # Over SSH each variable is sent as one line; the same rule for both transports.
+                raise ValueError(f"{name} contains a NUL byte or a line break")
         return value
 
     @field_validator("allowed_programs")
     @classmethod
-    def _programs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _programs(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         for program in value:
-            _resolve_program(program)
+            if info.data.get("transport") == "ssh":
+                _remote_program(program)
+            else:
+                _resolve_program(program)
         return value
 
     @model_validator(mode="after")
     def _resolve_programs(self) -> CommandTarget:
+        if (self.transport == "ssh") != (self.ssh is not None):
+            raise ValueError("an `ssh:` block is required with transport: ssh, and only then")
+        if self.ssh is not None:
+            if unknown := sorted(set(self.ssh.sudo) - set(self.allowed_programs)):
+                raise ValueError(f"ssh.sudo names programs that are not allowed: {', '.join(unknown)}")
+            # Remote programs are found by the remote PATH; nothing here can resolve them.
+            self._resolved.update((program, program) for program in self.allowed_programs)
+            return self
         # Resolved once, at load time: a PATH change later cannot swap the binary that runs.
         self._resolved.update((program, _resolve_program(program)) for program in self.allowed_programs)
         return self
 
     def program_path(self, program: str) -> str | None:
-        """The absolute path `program` (as written in a runbook) runs, or None if not allowed."""
+        """What runs for `program` (as written in a runbook): a local absolute path, or the remote
+        name as allowed; None if not allowed."""
         if program in self._resolved:
             return self._resolved[program]
         if os.path.isabs(program) and program in self._resolved.values():
             return program
         return None
 
+    def uses_sudo(self, program: str) -> bool:
+        """Whether `program` (as `program_path` gave it) runs through `sudo -n` on the remote host."""
+        return self.ssh is not None and program in self.ssh.sudo
+
     def secrets(self) -> set[str]:
-        return {value.get_secret_value() for value in self.env.values()}
+        found = {value.get_secret_value() for value in self.env.values()}
+        return found | (self.ssh.secrets() if self.ssh is not None else set())
 
 
 Target = Annotated[
@@ -355,6 +460,39 @@ def _resolve_program(program: str) -> str:
     if found is None:
         raise ValueError(f"{program!r} was not found on PATH")
     return os.path.abspath(found)
+
+
+def _remote_program(program: str) -> str:
+    if not program or program.startswith("-") or any(c.isspace() or c == "\x00" for c in program):
+        raise ValueError(f"{program!r} is not a program name")
+    if os.sep in program and not os.path.isabs(program):
+        raise ValueError(f"{program!r} must be an absolute path or a bare name")
+    return program
+
+
+def _key_text(key_file: Path | None, key: SecretStr | None) -> str:
+    if (key_file is None) == (key is None):
+        raise ValueError("give exactly one of private_key_file and private_key")
+    if key is not None:
+        return key.get_secret_value()
+    assert key_file is not None
+    try:
+        return key_file.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"private_key_file {key_file} cannot be read: {type(exc).__name__}") from None
+
+
+def _pinned_hosts(lines: str, host: str, port: int) -> asyncssh.SSHKnownHosts:
+    try:
+        known = asyncssh.import_known_hosts(lines)
+    except (ValueError, asyncssh.KeyImportError):
+        raise ValueError(
+            "known_hosts: not known_hosts lines (`ssh-keyscan -p PORT HOST` prints them)"
+        ) from None
+    if not known.match(host, "", port)[0]:
+        where = host if port == 22 else f"[{host}]:{port}"
+        raise ValueError(f"known_hosts has no key for {where}; pin it with `ssh-keyscan -p {port} {host}`")
+    return known
 
 
 def _url_password(raw: str) -> set[str]:

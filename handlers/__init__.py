@@ -13,10 +13,10 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.commands import CommandCatalogue
 from bot.runbooks.catalogue import Catalogue
-from handlers import approvals, incidents, opsbot, reviews, runbooks, timeline
+from handlers import alerts, approvals, incidents, opsbot, reviews, runbooks, timeline
 from handlers.listening import register
 
-MODULES: tuple[ModuleType, ...] = (opsbot, incidents, timeline, runbooks, approvals, reviews)
+MODULES: tuple[ModuleType, ...] = (opsbot, incidents, timeline, runbooks, approvals, reviews, alerts)
 
 
 def build_catalogue(runbooks: Catalogue) -> CommandCatalogue:

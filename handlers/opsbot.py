@@ -16,13 +16,24 @@ OPSBOT = SlashCommand(
         Subcommand(name="help", usage="help", summary="list every command and what it does"),
         Subcommand(
             name="audit",
-            usage="audit <INC-…|REQ-…>",
-            summary="auditors: the audit events of an incident or request, and whether the chain verifies",
+            usage="audit <INC-…|REQ-…> · audit refusals",
+            summary="auditors: the audit events of an incident or request, or the latest access refusals",
         ),
     ],
 )
 AUDIT_SUBJECT = re.compile(r"^(INC-\d{4}-\d{1,8}|REQ-\d{1,12})$")
-SCOPES = ("commands", "chat:write", "app_mentions:read", "usergroups:read")
+# users:read and *:read: who is asking and what the channel is, for admission and the reading policy.
+SCOPES = (
+    "commands",
+    "chat:write",
+    "app_mentions:read",
+    "usergroups:read",
+    "users:read",
+    "channels:read",
+    "groups:read",
+    "im:read",
+    "mpim:read",
+)
 EVENTS = ("app_mention",)
 
 
@@ -38,9 +49,14 @@ async def opsbot_command(delivery: Delivery) -> None:
     verb, rest = picked
     if verb.name == "audit":
         subject = rest.strip().upper()
+        if subject == "REFUSALS":
+            await delivery.ack()
+            await delivery.services.audit.refusals(delivery.asker)
+            return
         if not AUDIT_SUBJECT.fullmatch(subject):
             usage = OPSBOT.answer(
-                "Which incident or request? e.g. `/opsbot audit INC-2026-0001` or `REQ-0001`."
+                "Which incident or request? e.g. `/opsbot audit INC-2026-0001` or `REQ-0001`; "
+                "`/opsbot audit refusals` lists who was refused what."
             )
             await delivery.ack(response_type="ephemeral", text=usage.text)
             return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -18,6 +20,29 @@ class UserSeed(_Frozen):
     email: str = ""
     tz: str = "Europe/London"
     is_admin: bool = False
+    is_restricted: bool = Field(default=False, description="a guest; multi-channel guests have only this set")
+    is_ultra_restricted: bool = Field(
+        default=False, description="a single-channel guest; Slack reports is_restricted with it"
+    )
+    team_id: str | None = Field(
+        default=None, description="None: the workspace's own team; another team's id: a Slack Connect user"
+    )
+
+    @model_validator(mode="after")
+    def _guest_flags_agree(self) -> UserSeed:
+        if self.is_ultra_restricted and not self.is_restricted:
+            raise ValueError(f"user {self.name}: a single-channel guest is also is_restricted in Slack")
+        if self.is_admin and self.is_restricted:
+            raise ValueError(f"user {self.name}: a guest cannot be an admin")
+        return self
+
+
+class TeamSeed(_Frozen):
+    """Another organisation's workspace whose people reach ours through Slack Connect channels."""
+
+    id: str = Field(pattern=r"^T[A-Z0-9]+$")
+    name: str
+    domain: str
 
 
 class ChannelSeed(_Frozen):
@@ -27,6 +52,19 @@ class ChannelSeed(_Frozen):
     topic: str = ""
     purpose: str = ""
     members: list[str] = Field(default_factory=list, description="user names or ids; 'bot' is the app's bot")
+    is_ext_shared: bool = Field(default=False, description="a Slack Connect channel shared with other orgs")
+    connected_team_ids: list[str] = Field(
+        default_factory=list, description="the other organisations' teams this channel is shared with"
+    )
+    host_team_id: str | None = Field(
+        default=None, description="the team that created the channel; None is the workspace's own team"
+    )
+
+    @model_validator(mode="after")
+    def _sharing_is_consistent(self) -> ChannelSeed:
+        if self.is_ext_shared != bool(self.connected_team_ids):
+            raise ValueError(f"channel {self.name}: is_ext_shared needs connected_team_ids and vice versa")
+        return self
 
 
 class UserGroupSeed(_Frozen):
@@ -172,9 +210,16 @@ class WorkspaceSeed(_Frozen):
     users: list[UserSeed] = Field(default_factory=_default_users)
     channels: list[ChannelSeed] = Field(default_factory=_default_channels)
     usergroups: list[UserGroupSeed] = Field(default_factory=_default_groups)
+    external_teams: list[TeamSeed] = Field(
+        default_factory=list, description="other organisations reachable through Slack Connect channels"
+    )
 
     @model_validator(mode="after")
     def _references_resolve(self) -> WorkspaceSeed:
+        for kind, ids in (("user", [u.id for u in self.users]), ("channel", [c.id for c in self.channels])):
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            if twice:
+                raise ValueError(f"{kind} ids used twice: {twice}")
         known = {u.id for u in self.users} | {u.name for u in self.users} | {"bot", self.app.bot_user_id}
         for ch in self.channels:
             missing = [m for m in ch.members if m not in known]
@@ -184,7 +229,59 @@ class WorkspaceSeed(_Frozen):
             missing = [m for m in g.users if m not in known]
             if missing:
                 raise ValueError(f"usergroup {g.handle} has unknown users {missing}")
+        self._check_connect()
         return self
+
+    def home_team(self, user: UserSeed) -> str:
+        return user.team_id or self.team_id
+
+    def _check_connect(self) -> None:
+        """Slack Connect and guest rules: outsiders only sit in channels shared with their org, and a
+        single-channel guest is in one channel."""
+        teams = {t.id for t in self.external_teams}
+        for u in self.users:
+            if self.home_team(u) not in teams | {self.team_id}:
+                raise ValueError(f"user {u.name} belongs to unknown team {u.team_id}")
+        for ch in self.channels:
+            unknown = set(ch.connected_team_ids) - teams
+            if unknown:
+                raise ValueError(f"channel {ch.name} is shared with unknown teams {sorted(unknown)}")
+            if ch.host_team_id not in (None, self.team_id, *ch.connected_team_ids):
+                raise ValueError(f"channel {ch.name} is hosted by a team it is not shared with")
+        by_ref = {u.id: u for u in self.users} | {u.name: u for u in self.users}
+        seats: dict[str, int] = {}
+        for ch in self.channels:
+            for u in (by_ref[m] for m in ch.members if m in by_ref):
+                if self.home_team(u) != self.team_id and self.home_team(u) not in ch.connected_team_ids:
+                    raise ValueError(f"external user {u.name} is in #{ch.name}, not shared with their team")
+                seats[u.id] = seats.get(u.id, 0) + 1
+        for u in self.users:
+            if u.is_ultra_restricted and seats.get(u.id, 0) > 1:
+                raise ValueError(f"single-channel guest {u.name} is in more than one channel")
+
+    def extended(
+        self,
+        *,
+        users: list[UserSeed] | None = None,
+        channels: list[ChannelSeed] | None = None,
+        external_teams: list[TeamSeed] | None = None,
+        add_members: Mapping[str, list[str]] | None = None,
+    ) -> WorkspaceSeed:
+        """This seed plus more people, channels and partner orgs, validated as a whole.
+
+        `add_members` puts people into channels already seeded: {channel id or name: [user names or ids]}.
+        """
+        data = self.model_dump()
+        data["users"] += [u.model_dump() for u in users or []]
+        data["channels"] += [c.model_dump() for c in channels or []]
+        data["external_teams"] += [t.model_dump() for t in external_teams or []]
+        extra = dict(add_members or {})
+        for ch in data["channels"]:
+            for ref in (ch["id"], ch["name"], f"#{ch['name']}"):
+                ch["members"] += [m for m in extra.pop(ref, []) if m not in ch["members"]]
+        if extra:
+            raise ValueError(f"add_members names unknown channels {sorted(extra)}")
+        return WorkspaceSeed.model_validate(data)
 
 
 class Timing(_Frozen):

@@ -17,6 +17,7 @@ from localslack.model import JSON, Channel, Ephemeral, Message, User, View
 from localslack.payloads import (
     action,
     element_state,
+    event_channel,
     event_envelope,
     find_element,
     interaction_base,
@@ -82,6 +83,13 @@ class Driver:
         ch = ref if isinstance(ref, Channel) else self._core.state.channel(ref)
         if user.id not in ch.members:
             raise DriverError(f"{user.name} is not in #{ch.name}")
+        return ch
+
+    def _seen_channel(self, user: User, channel_id: str) -> Channel:
+        """Guests and outsiders never see channels they are not in, so cannot act on their messages."""
+        ch = self._core.state.channel(channel_id)
+        if not ch.visible_to(user):
+            raise DriverError(f"{user.name} cannot see #{ch.name}")
         return ch
 
     def new_trigger_id(self, user: str | User) -> str:
@@ -155,7 +163,7 @@ class Driver:
             payload["container"] = {"type": "view", "view_id": target.id}
             payload["view"] = target.to_api()
         else:
-            ch = state.channel(target.channel)
+            ch = self._seen_channel(u, target.channel)
             container: JSON = {
                 "type": "message",
                 "message_ts": target.ts,
@@ -287,9 +295,11 @@ class Driver:
             "ts": msg.ts,
             "event_ts": msg.ts,
             "channel_type": ch.channel_type,
-            "team": state.team_id,
+            "team": u.team_id,
             "client_msg_id": str(uuid.uuid4()),
         }
+        if ch.is_ext_shared:
+            event.update({"user_team": u.team_id, "source_team": u.team_id})
         if msg.blocks:
             event["blocks"] = msg.blocks
         if msg.is_reply:
@@ -298,7 +308,8 @@ class Driver:
             event["subtype"] = msg.subtype
         deliveries = [await self._emit(event, ch)]
         if f"<@{state.bot_user_id}>" in msg.text:
-            mention = {k: event[k] for k in ("user", "text", "ts", "channel", "event_ts", "team")}
+            keys = ("user", "text", "ts", "channel", "event_ts", "team", "user_team", "source_team")
+            mention = {k: event[k] for k in keys if k in event}
             mention["type"] = "app_mention"
             if msg.is_reply:
                 mention["thread_ts"] = msg.thread_ts
@@ -307,8 +318,8 @@ class Driver:
         d.ts, d.message = msg.ts, msg
         return d
 
-    def _message_item(self, message: Message) -> tuple[Channel, Message]:
-        ch = self._core.state.channel(message.channel)
+    def _message_item(self, user: User, message: Message) -> tuple[Channel, Message]:
+        ch = self._seen_channel(user, message.channel)
         return ch, self._core.state.message(ch, message.ts)
 
     async def react(self, user: str | User, message: Message, emoji: str) -> Delivery:
@@ -321,7 +332,7 @@ class Driver:
     async def _reaction(self, user: str | User, message: Message, emoji: str, *, added: bool) -> Delivery:
         state = self._core.state
         u = self._user(user)
-        ch, msg = self._message_item(message)
+        ch, msg = self._message_item(u, message)
         name = emoji.strip(":")
         if added:
             state.add_reaction(msg, u.id, name)
@@ -348,7 +359,7 @@ class Driver:
     async def _pin(self, user: str | User, message: Message, *, added: bool) -> Delivery:
         state = self._core.state
         u = self._user(user)
-        ch, msg = self._message_item(message)
+        ch, msg = self._message_item(u, message)
         if added:
             pin = state.add_pin(ch, msg, u.id)
             created = pin.created
@@ -381,6 +392,9 @@ class Driver:
         state = self._core.state
         u = self._user(user)
         ch = channel if isinstance(channel, Channel) else state.channel(channel)
+        if u.is_guest or state.is_external(u):
+            # Slack answers a guest's or an outsider's join with user_is_restricted; they must be invited.
+            raise DriverError(f"{u.name} is a guest or from another org and cannot join #{ch.name}")
         if ch.is_private or ch.is_im or ch.is_archived:
             raise DriverError(f"#{ch.name} cannot be joined")
         if u.id not in ch.members:
@@ -401,9 +415,8 @@ class Driver:
         state = self._core.state
         event = {"event_ts": state.ids.ts(), **event}
         d = Delivery(kind="events_api", transport="", event_id=state.ids.event_id())
-        await self._transport.send(
-            "events_api", event_envelope(state, event, d.event_id or ""), d, tamper=tamper
-        )
+        envelope = event_envelope(state, event, d.event_id or "", event_channel(state, event))
+        await self._transport.send("events_api", envelope, d, tamper=tamper)
         return d
 
     async def _emit(self, event: JSON, channel: Channel) -> Delivery:

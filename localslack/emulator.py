@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
 
-from localslack.config import Timing, WorkspaceSeed
+from localslack.config import ChannelSeed, TeamSeed, Timing, UserSeed, WorkspaceSeed
 from localslack.core import Core
 from localslack.delivery import Transport
 from localslack.driver import Driver
@@ -158,6 +158,22 @@ class LocalSlack(Queries, Driver):
 
     async def disconnect_sockets(self, reason: str = "refresh_requested") -> None:
         await self._core.sockets.disconnect(reason)
+
+    def extend(
+        self,
+        *,
+        users: list[UserSeed] | None = None,
+        channels: list[ChannelSeed] | None = None,
+        external_teams: list[TeamSeed] | None = None,
+        add_members: Mapping[str, list[str]] | None = None,
+    ) -> None:
+        """Adds guests, partner orgs, their people and shared channels to this workspace, running or not;
+        `add_members` puts people into seeded channels ({"#general": ["gina"]}). The seed's rules apply:
+        a bad addition raises ValueError (pydantic's ValidationError is one) and adds nothing."""
+        self._core.state.extend(
+            users=users, channels=channels, external_teams=external_teams, add_members=add_members
+        )
+        self._core.changes.bump()
 
     def env(self) -> dict[str, str]:
         """Environment variables that point a bot at this workspace."""

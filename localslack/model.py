@@ -22,8 +22,15 @@ class User:
     is_admin: bool = False
     is_bot: bool = False
     bot_id: str | None = None
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
 
-    def to_api(self) -> JSON:
+    @property
+    def is_guest(self) -> bool:
+        return self.is_restricted or self.is_ultra_restricted
+
+    def to_api(self, *, stranger: bool = False) -> JSON:
+        """`stranger`: an outsider who shares no channel with the app, whom Slack marks is_stranger."""
         profile: JSON = {
             "real_name": self.real_name,
             "real_name_normalized": self.real_name,
@@ -48,11 +55,18 @@ class User:
             "tz_offset": 0,
             "is_admin": self.is_admin,
             "is_owner": False,
+            "is_primary_owner": False,
+            "is_restricted": self.is_restricted,
+            "is_ultra_restricted": self.is_ultra_restricted,
             "is_bot": self.is_bot,
             "is_app_user": False,
             "updated": 0,
             "profile": profile,
-        }
+        } | ({"is_stranger": True} if stranger else {})
+
+    def profile_api(self) -> JSON:
+        """What users.profile.get returns: the profile alone, whose `team` is the user's own org."""
+        return dict(self.to_api()["profile"])
 
 
 @dataclass
@@ -289,6 +303,35 @@ class Channel:
     timeline: list[str] = field(default_factory=list)
     pins: list[Pin] = field(default_factory=list)
     bookmarks: list[Bookmark] = field(default_factory=list)
+    team_id: str = ""
+    host_team_id: str = ""
+    is_ext_shared: bool = False
+    connected_team_ids: list[str] = field(default_factory=list)
+
+    def visible_to(self, user: User) -> bool:
+        """Members see a channel; other full members of the team also see public ones, while guests
+        and people from other orgs see only what they are in."""
+        if user.id in self.members:
+            return True
+        return not (self.is_private or self.is_im or user.is_guest or user.team_id != self.team_id)
+
+    def sharing_api(self) -> JSON:
+        """Slack Connect fields: the teams in the channel, seen from this workspace (`context_team_id`)."""
+        teams = [self.team_id, *self.connected_team_ids]
+        out: JSON = {
+            "is_shared": self.is_ext_shared,
+            "is_ext_shared": self.is_ext_shared,
+            "is_org_shared": False,
+            "is_pending_ext_shared": False,
+            "pending_shared": [],
+            "pending_connected_team_ids": [],
+            "shared_team_ids": teams,
+            "conversation_host_id": self.host_team_id or self.team_id,
+            "context_team_id": self.team_id,
+        }
+        if self.is_ext_shared:
+            out["connected_team_ids"] = teams
+        return out
 
     @property
     def channel_type(self) -> str:
@@ -320,9 +363,7 @@ class Channel:
             "creator": self.creator,
             "is_archived": self.is_archived,
             "is_general": self.name == "general",
-            "is_shared": False,
-            "is_ext_shared": False,
-            "is_org_shared": False,
+            **self.sharing_api(),
             "is_member": viewer in self.members,
             "unlinked": 0,
             "topic": dict(self.topic),

@@ -20,10 +20,11 @@ def slash_form(
     response_url: str,
     trigger_id: str,
 ) -> dict[str, str]:
+    # An outsider's command comes from their own org's install of the app, so it names their team.
     return {
         "token": state.app.verification_token,
-        "team_id": state.team_id,
-        "team_domain": state.team_domain,
+        "team_id": user.team_id,
+        "team_domain": state.team_domain_of(user.team_id),
         "channel_id": channel.id,
         "channel_name": "directmessage" if channel.is_im else channel.name,
         "user_id": user.id,
@@ -37,14 +38,15 @@ def slash_form(
     }
 
 
-def _user_ref(state: Workspace, user: User) -> JSON:
-    return {"id": user.id, "username": user.name, "name": user.name, "team_id": state.team_id}
+def _user_ref(user: User) -> JSON:
+    """`team_id` is the user's own org; `team` of the payload stays the workspace the app acts in."""
+    return {"id": user.id, "username": user.name, "name": user.name, "team_id": user.team_id}
 
 
 def interaction_base(state: Workspace, kind: str, user: User, trigger_id: str) -> JSON:
     return {
         "type": kind,
-        "user": _user_ref(state, user),
+        "user": _user_ref(user),
         "api_app_id": state.app.app_id,
         "token": state.app.verification_token,
         "trigger_id": trigger_id,
@@ -167,10 +169,13 @@ def missing_required(view: View, state: JSON) -> list[str]:
     return missing
 
 
-def event_envelope(state: Workspace, event: JSON, event_id: str) -> JSON:
-    return {
+def event_envelope(state: Workspace, event: JSON, event_id: str, channel: Channel | None = None) -> JSON:
+    """In a Slack Connect channel the outer team_id is the team the event came from, which is why
+    bolt reads the installation from `authorizations`, and `context_team_id` names ours."""
+    source = state.users.get(str(event.get("user", "")))
+    envelope: JSON = {
         "token": state.app.verification_token,
-        "team_id": state.team_id,
+        "team_id": source.team_id if source is not None else state.team_id,
         "enterprise_id": None,
         "api_app_id": state.app.app_id,
         "event": event,
@@ -186,6 +191,20 @@ def event_envelope(state: Workspace, event: JSON, event_id: str) -> JSON:
                 "is_enterprise_install": False,
             }
         ],
-        "is_ext_shared_channel": False,
+        "is_ext_shared_channel": channel is not None and channel.is_ext_shared,
         "event_context": f"4-{event_id}",
     }
+    if channel is not None and channel.is_ext_shared:
+        envelope.update({"context_team_id": state.team_id, "context_enterprise_id": None})
+    return envelope
+
+
+def event_channel(state: Workspace, event: JSON) -> Channel | None:
+    """The conversation an event happened in, wherever that event type keeps its id."""
+    item = event.get("item")
+    in_item = item.get("channel") if isinstance(item, dict) else None
+    refs = [event.get("channel"), event.get("channel_id"), in_item]
+    for ref in refs:
+        if isinstance(ref, str) and ref in state.channels:
+            return state.channels[ref]
+    return None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
-from localslack.config import WorkspaceSeed
+from localslack.config import ChannelSeed, TeamSeed, UserSeed, WorkspaceSeed
 from localslack.errors import SlackError
 from localslack.ids import IdFactory
 from localslack.model import JSON, Channel, Ephemeral, File, Message, Pin, Reaction, User, UserGroup, View
@@ -40,6 +41,7 @@ class Workspace:
         self.home_views: dict[str, str] = {}
         self.ephemerals: list[Ephemeral] = []
         self.upload_keys: dict[str, str] = {}
+        self.external_teams: dict[str, TeamSeed] = {}
         self._load(self.seed)
 
     @property
@@ -61,31 +63,7 @@ class Workspace:
             bot_id=self.app.bot_id,
         )
         self.users[bot.id] = bot
-        for u in seed.users:
-            self.users[u.id] = User(
-                id=u.id,
-                team_id=self.team_id,
-                name=u.name,
-                real_name=u.real_name,
-                display_name=u.display_name,
-                title=u.title,
-                email=u.email,
-                tz=u.tz,
-                is_admin=u.is_admin,
-            )
-        now = int(time.time())
-        for c in seed.channels:
-            ch = Channel(
-                id=c.id,
-                name=c.name,
-                created=now,
-                creator=self.bot_user_id,
-                is_private=c.is_private,
-                members=[self.user("bot").id if m == "bot" else self.user(m).id for m in c.members],
-            )
-            ch.topic = {"value": c.topic, "creator": "", "last_set": now if c.topic else 0}
-            ch.purpose = {"value": c.purpose, "creator": "", "last_set": now if c.purpose else 0}
-            self.channels[ch.id] = ch
+        self._add(seed.users, seed.channels, seed.external_teams)
         for g in seed.usergroups:
             self.usergroups[g.id] = UserGroup(
                 id=g.id,
@@ -95,6 +73,69 @@ class Workspace:
                 description=g.description,
                 users=[self.user(m).id for m in g.users],
             )
+
+    def extend(
+        self,
+        *,
+        users: list[UserSeed] | None = None,
+        channels: list[ChannelSeed] | None = None,
+        external_teams: list[TeamSeed] | None = None,
+        add_members: Mapping[str, list[str]] | None = None,
+    ) -> None:
+        """Adds seeded people, channels and partner orgs to the running workspace under the seed's rules."""
+        self.seed = self.seed.extended(
+            users=users, channels=channels, external_teams=external_teams, add_members=add_members
+        )
+        self._add(users or [], channels or [], external_teams or [])
+        for ref, members in (add_members or {}).items():
+            ch = self.channel(ref)
+            ch.members += [u.id for u in map(self.user, members) if u.id not in ch.members]
+
+    def _add(self, users: list[UserSeed], channels: list[ChannelSeed], teams: list[TeamSeed]) -> None:
+        for t in teams:
+            self.external_teams[t.id] = t
+        for u in users:
+            self.users[u.id] = User(
+                id=u.id,
+                team_id=u.team_id or self.team_id,
+                name=u.name,
+                real_name=u.real_name,
+                display_name=u.display_name,
+                title=u.title,
+                email=u.email,
+                tz=u.tz,
+                is_admin=u.is_admin,
+                is_restricted=u.is_restricted,
+                is_ultra_restricted=u.is_ultra_restricted,
+            )
+        now = int(time.time())
+        for c in channels:
+            ch = Channel(
+                id=c.id,
+                name=c.name,
+                created=now,
+                creator=self.bot_user_id,
+                is_private=c.is_private,
+                members=[self.user(m).id for m in c.members],
+                team_id=self.team_id,
+                host_team_id=c.host_team_id or self.team_id,
+                is_ext_shared=c.is_ext_shared,
+                connected_team_ids=list(c.connected_team_ids),
+            )
+            ch.topic = {"value": c.topic, "creator": "", "last_set": now if c.topic else 0}
+            ch.purpose = {"value": c.purpose, "creator": "", "last_set": now if c.purpose else 0}
+            self.channels[ch.id] = ch
+
+    def is_external(self, user: User) -> bool:
+        """A Slack Connect member from another organisation."""
+        return user.team_id != self.team_id
+
+    def team_domain_of(self, team_id: str) -> str:
+        team = self.external_teams.get(team_id)
+        return team.domain if team is not None else self.team_domain
+
+    def shares_channel_with_bot(self, user: User) -> bool:
+        return any(user.id in c.members and self.bot_user_id in c.members for c in self.channels.values())
 
     def user(self, ref: str) -> User:
         """Resolves an id, a name, "@name" or "bot"."""
@@ -140,6 +181,7 @@ class Workspace:
             is_im=True,
             im_user=user_id,
             members=[user_id, self.bot_user_id],
+            team_id=self.team_id,
         )
         self.channels[ch.id] = ch
         return ch
@@ -152,6 +194,7 @@ class Workspace:
             creator=creator,
             is_private=is_private,
             members=[creator],
+            team_id=self.team_id,
         )
         self.channels[ch.id] = ch
         return ch
@@ -205,7 +248,7 @@ class Workspace:
             files=list(files or []),
             metadata=metadata,
             username=username,
-            team=self.team_id,
+            team=author.team_id if author is not None else self.team_id,
         )
         if parent is not None:
             msg.thread_ts = parent.ts

@@ -222,3 +222,19 @@ async def bot(
 async def http_bot(slack: LocalSlack, database_url: str, data_dir: Path) -> AsyncIterator[BotServer]:
     async with running_bot(slack, database_url, data_dir) as server:
         yield server
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Tests skipped for a missing real component (reason starting "NOT TESTED") are repeated at the
+    end, so a run that could not exercise a real program (Prometheus, …) says so in its last lines."""
+    reasons = sorted(
+        {
+            str(report.longrepr[2]).removeprefix("Skipped: ")
+            for report in terminalreporter.stats.get("skipped", [])
+            if isinstance(report.longrepr, tuple) and "NOT TESTED" in str(report.longrepr[2])
+        }
+    )
+    if reasons:
+        terminalreporter.write_sep("!", "NOT TESTED: real components missing", red=True, bold=True)
+        for reason in reasons:
+            terminalreporter.write_line(reason, red=True, bold=True)

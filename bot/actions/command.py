@@ -1,4 +1,5 @@
-"""Command actions: an argv list on a `command` target, run as the command probe runs it.
+"""Command actions: an argv list on a `command` target, run as the command probe runs it (locally
+or over SSH, by the target's transport).
 
 argv[0] is a constant naming one of the target's allowed programs; a parameter is one whole
 argv element (`$(reboot)` stays that text), and a value starting with `-` is refused. The
@@ -16,10 +17,11 @@ from __future__ import annotations
 from bot.actions.result import Outcome, tail_text
 from bot.logs import redact_text
 from bot.probes.base import BindValue, Call, ProbeSpecError, first_line, param_ref
-from bot.probes.command import argument_text, run_argv
+from bot.probes.command import argument_text, run_on
 from bot.probes.result import Scalar
 from bot.runbooks.steps import CommandRun
 from bot.targets import CommandTarget
+from bot.transport import CommandHosts
 
 
 def check_command_run(step: CommandRun, target: CommandTarget) -> list[str]:
@@ -45,7 +47,9 @@ def _program_path(argv: list[BindValue], target: CommandTarget, target_name: str
     return path
 
 
-async def run_command_run(step: CommandRun, target: CommandTarget, call: Call) -> Outcome:
+async def run_command_run(
+    step: CommandRun, target: CommandTarget, hosts: CommandHosts, call: Call
+) -> Outcome:
     programs = check_command_run(step, target)
     # Every parameter is turned into an argument before anything runs: a bad value refuses the
     # whole sequence instead of stopping it after the first command.
@@ -60,7 +64,7 @@ async def run_command_run(step: CommandRun, target: CommandTarget, call: Call) -
     error = None
     ran = 0
     for index, (program, args) in enumerate(commands):
-        finished = await run_argv(program, args, target)
+        finished = await run_on(hosts, target, step.target, program, args)
         ran += 1
         kept = finished.kept_lines(target.secrets())
         if sequence:

@@ -32,6 +32,7 @@ from bot.probes.postgres import PostgresPools
 from bot.probes.redis import RedisClients
 from bot.runbooks.steps import CommandRun, HttpCall, ManualSteps, PostgresWrite, RedisWrite
 from bot.targets import CommandTarget, HttpTarget, PostgresTarget, RedisTarget, Targets, UnknownTarget
+from bot.transport import CommandHosts
 
 log = get_logger(__name__)
 
@@ -56,6 +57,7 @@ class ActionExecutor:
         self._targets = targets
         self._postgres = PostgresPools()
         self._redis = RedisClients()
+        self._commands = CommandHosts()
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -136,7 +138,8 @@ class ActionExecutor:
                     step, targets.get_kind(step.target, HttpTarget), self._http(), call
                 )
             case CommandRun():
-                return await run_command_run(step, targets.get_kind(step.target, CommandTarget), call)
+                target_cmd = targets.get_kind(step.target, CommandTarget)
+                return await run_command_run(step, target_cmd, self._commands, call)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -151,3 +154,4 @@ class ActionExecutor:
             await session.close()
         await self._redis.close()
         await self._postgres.close()
+        await self._commands.close()

@@ -10,6 +10,13 @@ Principals are Slack user ids (U…/W…), user group ids (S…) or user group h
     overrides:
       db.connections:terminate_idle: {channels: [incident-response]}
       cache.stats: {requesters: [oncall]}
+    reading:                  # who may read which diagnoses where (see bot/access/reading.py)
+      defaults:
+        personal: {readers: [oncall], channels: [private, incident, im], redact: true}
+      overrides:
+        db.slow-queries: {readers: [oncall, dba]}
+    redaction:                # what redaction masks (see bot/redaction.py); every rule is on by default
+      patterns: [{name: order_ref, regex: 'ORD-[0-9]{8}', replacement: '[order]'}]
 """
 
 from __future__ import annotations
@@ -19,9 +26,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.access.reading import Principal, ReadingPolicy
+from bot.redaction import RedactionSettings
 from bot.yaml_config import ConfigFileError, load_yaml_model
-
-Principal = Annotated[str, Field(pattern=r"^([UWS][A-Z0-9]{2,20}|[a-z0-9][a-z0-9._-]{0,79})$")]
 
 
 class PolicyError(ConfigFileError):
@@ -59,6 +66,10 @@ class Policy(BaseModel):
     overrides: dict[Annotated[str, Field(pattern=r"^[a-z0-9_.-]+(:[a-z0-9_]+)?$")], RuleOverride] = Field(
         default_factory=dict
     )
+    # Who may read which diagnoses where (bot.access.reading); absent → the safe defaults.
+    reading: ReadingPolicy = Field(default_factory=ReadingPolicy)
+    # What is masked in a diagnosis the reading policy says to redact (bot.redaction).
+    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
 
     def rule_for(
         self, runbook_id: str, action_id: str, risk: str, needs_approvals: int | None = None

@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.demo.exporter import Exporter, activity_lines
+
 # Extra latency of the slow endpoints while sick: enough to cross the 100 ms response-time bar.
 SICK_DELAY_S = 0.12
 DEFAULT_RATE_LIMIT = 5
@@ -40,6 +42,9 @@ class ApiState:
     feature_flags: dict[str, dict[str, Any]] = field(default_factory=dict)
     circuit_breakers: dict[str, str] = field(default_factory=lambda: {"together_ai": "open"})
     admin_calls: list[AdminCall] = field(default_factory=list)
+    # The app database `/metrics` counts connections in (postgres_exporter's series), if any.
+    app_dsn: str | None = None
+    exporter: Exporter = field(default_factory=Exporter)
 
 
 STATE_KEY = web.AppKey("state", ApiState)
@@ -128,16 +133,14 @@ async def reconciliation_status(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    sick = _state(request).sick
+    state = _state(request)
+    sick = state.sick
     errors = {"500": 15, "401": 2, "503": 1} if sick else {"500": 0, "401": 0, "503": 0}
-    served_5xx = 1260 if sick else 4
+    # The series the seed alert rules read (deploy/prometheus/opsbot-seed-alerts.yml).
+    state.exporter.advance(sick=sick)
     lines = [
-        "# HELP http_requests_total Requests served, by status.",
-        "# TYPE http_requests_total counter",
-        'http_requests_total{method="GET",status="200"} 16740',
-        'http_requests_total{method="POST",status="201"} 1220',
-        f'http_requests_total{{method="GET",status="500"}} {served_5xx}',
-        f'http_requests_total{{method="GET",status="503"}} {served_5xx // 10}',
+        *state.exporter.lines(sick=sick, breakers=state.circuit_breakers),
+        *await activity_lines(state.app_dsn, sick=sick),
         "# HELP errors_total Errors returned, by status.",
         "# TYPE errors_total counter",
         *(f'errors_total{{status="{status}"}} {count}' for status, count in errors.items()),

@@ -24,6 +24,12 @@ def _usable(port: int) -> int:
     return port
 
 
+async def _announce_alert_source(demo: DemoWorkspace) -> None:
+    """Say what sends the demo's alerts once it is known (it starts in the background)."""
+    await demo.alerts.ready.wait()
+    print(demo.alerts.source, flush=True)
+
+
 async def run_demo(data_dir: Path, port: int) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -37,6 +43,13 @@ async def run_demo(data_dir: Path, port: int) -> None:
             "Follow the first message in #incident-response. Ctrl-C stops everything.",
             flush=True,
         )
+        print(
+            f"Alerts in: point any Alertmanager at {demo.alerts.receiver_url} "
+            f"with Authorization: Bearer {demo.alerts.token}",
+            flush=True,
+        )
+        announce = asyncio.create_task(_announce_alert_source(demo))
         await stop.wait()
+        announce.cancel()
         print("Stopping…", flush=True)
     print("Stopped.", flush=True)

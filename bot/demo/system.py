@@ -87,7 +87,7 @@ class SickSystem:
         self.postgres_dsn = postgres_dsn
         self.redis_url = redis_url
         self.workdir = workdir.resolve()
-        self.api_state = ApiState(sick=True, name="blue")
+        self.api_state = ApiState(sick=True, name="blue", app_dsn=postgres_dsn)
         self.green_state = ApiState(sick=False, name="green")
         # The backend's neighbours (their own targets): sick and healthy with the backend, or
         # one at a time through their own state.

@@ -17,14 +17,19 @@ from pathlib import Path
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import load_settings
+from bot.demo.alerting import DemoAlerts
 from bot.demo.redis_server import redis_server
 from bot.demo.system import SickSystem
 from bot.server import BotServer
 from bot.store.embedded import EmbeddedPostgres
 from localslack import LocalSlack
-from localslack.config import SlashCommandSeed, WorkspaceSeed
+from localslack.config import ChannelSeed, SlashCommandSeed, TeamSeed, UserSeed, WorkspaceSeed
 
 INCIDENT_CHANNEL = "incident-response"
+# Alert cards other than the story's connection leak (deploy/alert-routes.example.yml, adapted).
+ALERTS_CHANNEL = "alerts"
+PARTNER_CHANNEL = "partner-acme"
+PARTNER_TEAM = "T0PARTNER"
 LEAKED_CONNECTIONS = 60
 # The demo's leaked connections are seconds old, not the seed's 30 minutes, so the demo counts
 # every idle connection as stuck; a real deployment keeps the runbook's default.
@@ -42,7 +47,11 @@ GUIDE = (
     "*Approve* on the card. opsbot runs it and shows before and after.\n"
     "4. Back as alice: `/incident resolve terminated the leaked connections`, confirm the root "
     "cause in the form, then press *Draft review* for the post-incident review draft.\n"
-    "`/opsbot help` lists everything else."
+    "`/opsbot help` lists everything else.\n"
+    "Also try being someone opsbot must refuse: *gina*, a single-channel guest here, and *eve* "
+    "from Partner Co in #partner-acme, a Slack Connect channel shared with their org.\n"
+    "A few seconds after start an alert card, *DatabaseConnectionLeak*, lands here by itself with "
+    "its diagnosis in the thread: alerts come in before anyone types."
 )
 
 
@@ -53,6 +62,7 @@ class DemoWorkspace:
     slack: LocalSlack
     bot: BotServer
     system: SickSystem
+    alerts: DemoAlerts
 
     @property
     def url(self) -> str:
@@ -79,6 +89,7 @@ class DemoWorkspace:
             # The command target resolves its stand-in programs on PATH; this process is the demo's own.
             os.environ["PATH"] = system.path_env
             slack = await stack.enter_async_context(LocalSlack.running(demo_seed(), port=port))
+            alerts = DemoAlerts(workdir, story_channel=INCIDENT_CHANNEL, alerts_channel=ALERTS_CHANNEL)
             bot = BotServer(
                 load_settings(
                     SLACK_BOT_TOKEN=slack.bot_token,
@@ -93,13 +104,18 @@ class DemoWorkspace:
                     OPSBOT_PARAM_DEFAULTS=DEMO_PARAM_DEFAULTS,
                     OPSBOT_INCIDENT_CHANNEL=INCIDENT_CHANNEL,
                     OPSBOT_LOG_LEVEL=log_level,
+                    **alerts.bot_settings(),
                 )
             )
             await bot.start()
             stack.push_async_callback(bot.stop)
             slack.request_url = f"{bot.url}/slack/events"
             await post_guide(slack)
-            yield cls(slack=slack, bot=bot, system=system)
+            # Prometheus and Alertmanager start in the background: the demo does not wait for them.
+            await stack.enter_async_context(
+                alerts.delivering(bot_url=bot.url, metrics_url=system.urls["api"])
+            )
+            yield cls(slack=slack, bot=bot, system=system, alerts=alerts)
 
 
 async def _make_sick(system: SickSystem) -> None:
@@ -123,9 +139,59 @@ def demo_seed() -> WorkspaceSeed:
         )
         for c in manifest["features"]["slash_commands"]
     ]
-    seed = WorkspaceSeed()
+    seed = _with_guest_and_partner(WorkspaceSeed())
+    seed = seed.extended(
+        channels=[
+            ChannelSeed(
+                id="C0ALERTS",
+                name=ALERTS_CHANNEL,
+                topic="Alert cards",
+                members=["alice", "bob", "carol", "dave", "bot"],
+            )
+        ]
+    )
     app = seed.app.model_copy(update={"bot_events": subscribed_events(), "commands": commands})
     return seed.model_copy(update={"app": app})
+
+
+def _with_guest_and_partner(seed: WorkspaceSeed) -> WorkspaceSeed:
+    """People opsbot must refuse, so the demo can show it: a single-channel guest in the incident
+    channel, and a Partner Co user in a Slack Connect channel shared with their org."""
+    return seed.extended(
+        external_teams=[TeamSeed(id=PARTNER_TEAM, name="Partner Co", domain="partner-co")],
+        users=[
+            UserSeed(
+                id="U0GINA",
+                name="gina",
+                real_name="Gina Garcia",
+                display_name="gina",
+                title="Contractor · single-channel guest",
+                email="gina@contractor.example",
+                is_restricted=True,
+                is_ultra_restricted=True,
+            ),
+            UserSeed(
+                id="U0EVE",
+                name="eve",
+                real_name="Eve Evans",
+                display_name="eve",
+                title="Partner Co · external (Slack Connect)",
+                email="eve@partner-co.example",
+                team_id=PARTNER_TEAM,
+            ),
+        ],
+        channels=[
+            ChannelSeed(
+                id="C0PARTNER",
+                name=PARTNER_CHANNEL,
+                topic="Shared with Partner Co",
+                members=["alice", "eve", "bot"],
+                is_ext_shared=True,
+                connected_team_ids=[PARTNER_TEAM],
+            )
+        ],
+        add_members={INCIDENT_CHANNEL: ["gina"]},
+    )
 
 
 async def post_guide(slack: LocalSlack) -> None:

@@ -198,8 +198,10 @@ def _root_cause_to_fill(facts: ReviewFacts) -> str:
 def _milestones(facts: ReviewFacts, root_cause_at: datetime | None) -> list[Milestone]:
     incident = facts.incident
     paged = next((e for e in facts.timeline if e.kind == "paged"), None)
+    # An alert that declared (or was declared from) says when the problem began: its startsAt.
+    detected = min((e.at for e in facts.timeline if e.kind == "detected"), default=incident.declared_at)
     return [
-        Milestone(name="Incident detected", at=incident.declared_at, source="declared"),
+        Milestone(name="Incident detected", at=min(detected, incident.declared_at), source="declared"),
         Milestone(name="On-call paged", at=paged.at if paged else None, source="paged"),
         Milestone(name="Root cause identified", at=root_cause_at, source="root cause"),
         Milestone(name="Mitigation applied", at=_mitigated_at(facts), source="improving action"),

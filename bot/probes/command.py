@@ -10,25 +10,21 @@ finds, so a threshold can judge what a command *said* (containers not running, a
 9x %) and not only whether it exited 0. There is no shell to pipe into `grep`, and many tools exit
 0 whatever they report.
 
-The process runs in its own session with stdin closed and a minimal environment. Output
-(stdout and stderr together) is read as it comes and only the last `max_output_bytes` are kept.
-When the run ends — normally, by timeout or by cancellation — the whole process group is killed,
-so nothing the command started survives it. `run_argv` does this for the action executor too.
+Where the argv runs is the target's transport (`bot.transport`): a subprocess here or a process
+on a remote host over SSH, in both cases with stdin closed, output (stdout and stderr together)
+capped to the last `max_output_bytes`, and the whole process group killed when the run ends —
+normally, by timeout or by cancellation. An SSH target that cannot be reached, refuses the key or
+shows an unpinned host key fails the probe with that reason (its check is `unknown`, never ok).
+`run_on` does this for the action executor too.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import signal
-from contextlib import suppress
-from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from bot.logs import redact_text
 from bot.probes.base import (
     Call,
     Findings,
@@ -41,10 +37,9 @@ from bot.probes.base import (
 )
 from bot.probes.result import Scalar
 from bot.targets import CommandTarget
+from bot.transport import CommandHosts, Finished, HostUnreachable
 
-_READ_CHUNK = 65_536
 _LINE_CHARS = 500
-_LANG = "C.UTF-8"
 
 
 class CommandProbe(SpecBase):
@@ -81,60 +76,23 @@ class CommandProbe(SpecBase):
         return refs_in(self.argv)
 
 
-async def run_command(spec: CommandProbe, target: CommandTarget, call: Call) -> Findings:
+async def run_command(spec: CommandProbe, target: CommandTarget, hosts: CommandHosts, call: Call) -> Findings:
     program = target.program_path(spec.argv[0])
     if program is None:
         raise ProbeSpecError(f"{spec.argv[0]} is not an allowed program on target {spec.target!r}")
     args = [_argument(arg, call) for arg in spec.argv[1:]]
-    finished = await run_argv(program, args, target)
+    finished = await run_on(hosts, target, spec.target, program, args)
     return _findings(finished, target, spec.tail_lines, spec.match)
 
 
-@dataclass(frozen=True)
-class Finished:
-    """How an argv run ended: its exit code, the last bytes of its output and how much there was."""
-
-    exit_code: int
-    tail: bytes
-    total_bytes: int
-    lines: int
-
-    @property
-    def truncated(self) -> bool:
-        return self.total_bytes > len(self.tail)
-
-    def kept_lines(self, secrets: set[str]) -> list[str]:
-        """The whole output lines in the tail, redacted; a line cut by the byte cap is dropped."""
-        kept = self.tail.decode("utf-8", errors="replace").splitlines()
-        if self.truncated and kept:
-            kept = kept[1:]
-        return [redact_text(line, secrets) for line in kept]
-
-
-async def run_argv(program: str, args: list[str], target: CommandTarget) -> Finished:
-    """Run `program` (an allowed absolute path) with `args`: no shell, own session, capped output.
-
-    The process group is killed however this ends — exit, timeout or cancellation — so nothing
-    the command started in the background outlives it.
-    """
-    env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": _LANG}
-    env |= {name: value.get_secret_value() for name, value in target.env.items()}
-    process = await asyncio.create_subprocess_exec(
-        program,
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        cwd=target.cwd,
-        env=env,
-        start_new_session=True,
-    )
+async def run_on(
+    hosts: CommandHosts, target: CommandTarget, name: str, program: str, args: list[str]
+) -> Finished:
+    """Run a checked argv on `target` by its transport; an unreachable host fails with the reason."""
     try:
-        tail, total, lines = await _read_tail(process, target.max_output_bytes)
-        exit_code = await process.wait()
-    finally:
-        await _kill_group(process)
-    return Finished(exit_code=exit_code, tail=tail, total_bytes=total, lines=lines)
+        return await hosts.run(target, name, program, args)
+    except HostUnreachable as exc:
+        raise ProbeFailed(exc.message) from None
 
 
 def argument_text(name: str, value: Any) -> str:
@@ -152,32 +110,6 @@ def argument_text(name: str, value: Any) -> str:
 def _argument(arg: str, call: Call) -> str:
     name = param_ref(arg)
     return arg if name is None else argument_text(name, call.params[name])
-
-
-async def _read_tail(process: asyncio.subprocess.Process, cap: int) -> tuple[bytes, int, int]:
-    """The last `cap` bytes of output, the total byte count and the number of lines."""
-    assert process.stdout is not None
-    tail = bytearray()
-    total = lines = 0
-    last = b"\n"
-    while chunk := await process.stdout.read(_READ_CHUNK):
-        total += len(chunk)
-        lines += chunk.count(b"\n")
-        last = chunk[-1:]
-        tail += chunk
-        if len(tail) > cap:
-            del tail[: len(tail) - cap]
-    if last != b"\n":
-        lines += 1
-    return bytes(tail), total, lines
-
-
-async def _kill_group(process: asyncio.subprocess.Process) -> None:
-    """Kill everything in the command's process group (children included) and reap the leader."""
-    with suppress(ProcessLookupError):  # the group is already empty
-        os.killpg(process.pid, signal.SIGKILL)
-    if process.returncode is None:
-        await process.wait()
 
 
 def _findings(finished: Finished, target: CommandTarget, tail_lines: int, match: str | None) -> Findings:

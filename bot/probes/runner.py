@@ -38,6 +38,7 @@ from bot.targets import (
     Targets,
     UnknownTarget,
 )
+from bot.transport import CommandHosts
 
 log = get_logger(__name__)
 
@@ -64,6 +65,7 @@ class ProbeRunner:
         self._targets = targets
         self._postgres = PostgresPools()
         self._redis = RedisClients()
+        self._commands = CommandHosts()
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -137,7 +139,8 @@ class ProbeRunner:
                 target_prom = targets.get_kind(spec.target, PrometheusTarget)
                 return await run_prometheus(spec, target_prom, self._http(), call)
             case CommandProbe():
-                return await run_command(spec, targets.get_kind(spec.target, CommandTarget), call)
+                target_cmd = targets.get_kind(spec.target, CommandTarget)
+                return await run_command(spec, target_cmd, self._commands, call)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -152,6 +155,7 @@ class ProbeRunner:
             await session.close()
         await self._redis.close()
         await self._postgres.close()
+        await self._commands.close()
 
 
 async def run_probe(

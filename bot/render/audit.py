@@ -11,6 +11,7 @@ from bot.mrkdwn import clip, escape
 from bot.render.blocks import MAX_BLOCKS, SECTION_TEXT, Block, context, header, section
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 
 
 def chain_line(report: ChainReport) -> str:
@@ -27,13 +28,18 @@ def _who(actor: str) -> str:
     return f"<@{actor}>" if USER_ID.match(actor) else escape(actor)
 
 
+def _where(channel: str) -> str:
+    return f"<#{channel}>" if CHANNEL_ID.match(channel) else escape(channel)
+
+
 def _event_line(event: AuditRecord) -> str:
     details = {k: v for k, v in event.details.items() if k not in ("hash",) and v not in (None, "", {}, [])}
     shown = clip(json.dumps(details, ensure_ascii=False, default=str, sort_keys=True), 300) if details else ""
     subject = f" {escape(event.subject)}" if event.subject else ""
+    where = f" in {_where(event.channel)}" if event.channel else ""
     line = (
         f"• `#{event.id}` {event.at:%Y-%m-%d %H:%M:%S} UTC · {_who(event.actor)} · "
-        f"*{escape(event.action)}* → {escape(event.outcome)}{subject}"
+        f"*{escape(event.action)}* → {escape(event.outcome)}{subject}{where}"
     )
     return f"{line}\n    `{escape(shown)}`" if shown else line
 

@@ -1,7 +1,8 @@
 """Loading the runbook catalogue from YAML files, and the checks `opsbot runbooks check` runs.
 
 A probe or action may say `sql_file: name.sql` instead of `sql:`; the file is read relative to
-the YAML file and must stay inside the catalogue directory.
+the YAML file and must stay inside the catalogue directory. A check or preview that selects every
+column (`SELECT *`, `t.*`, `TABLE name`) is refused at load: see `select_star`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from pglast.parser import ParseError, scan
 
 from bot.runbooks.model import RISK_ORDER, Runbook
 from bot.runbooks.steps import PostgresWrite
@@ -84,12 +87,67 @@ def load_catalogue(directory: Path) -> Catalogue:
                 problem(SETTING, str(directory / rel), "id", f"{runbook.id} is also used by {other}")
             )
             continue
+        star = _select_star_problems(runbook, str(directory / rel))
+        if star:
+            problems += star
+            continue
         catalogue.runbooks[runbook.id] = runbook
         catalogue.files[runbook.id] = rel
     problems += _cross_references(catalogue, directory)
     if problems:
         raise CatalogueError(problems)
     return catalogue
+
+
+def _select_star_problems(runbook: Runbook, source: str) -> list[str]:
+    """Checks and previews must name their columns: `SELECT *` shows whatever a table holds today
+    and tomorrow — session tokens, password hashes, columns added after the runbook was reviewed."""
+    probes = [(f"checks[{i}].probe.sql", f"check {c.id}", c.probe) for i, c in enumerate(runbook.checks)]
+    probes += [
+        (f"actions[{i}].preview.sql", f"action {a.id} preview", a.preview)
+        for i, a in enumerate(runbook.actions)
+        if a.preview is not None
+    ]
+    problems = []
+    for location, what, probe in probes:
+        if probe.kind != "postgres":
+            continue
+        why = select_star(probe.sql)
+        if why:
+            problems.append(problem(SETTING, source, location, f"runbook {runbook.id}: {what}: {why}"))
+    return problems
+
+
+# Tokens after which `*` means "every column": `SELECT *`, `SELECT DISTINCT *`, `SELECT ALL *`,
+# `SELECT a, *`, `SELECT t.*`. Elsewhere it is multiplication or `count(*)`.
+_STAR_AFTER = frozenset({"SELECT", "DISTINCT", "ALL", "ASCII_44", "ASCII_46"})
+_COMMENTS = frozenset({"SQL_COMMENT", "C_COMMENT"})
+
+
+def select_star(sql: str) -> str | None:
+    """Why `sql` selects every column (`SELECT *` in any spelling, or `TABLE name`), or None.
+
+    Read with PostgreSQL's own lexer (pglast), so a `*` inside a string, a quoted name or a comment
+    is not mistaken for one, whatever the case and spacing."""
+    try:
+        tokens = [t for t in scan(sql) if t.name not in _COMMENTS]
+    except ParseError as exc:
+        return f"the SQL does not read as PostgreSQL: {exc.args[0]}"
+    previous: list[str] = []
+    opened_by_distinct_on: list[bool] = []
+    for token in tokens:
+        name = token.name
+        after = previous[-1] if previous else None
+        if name == "ASCII_40":
+            opened_by_distinct_on.append(previous[-2:] == ["DISTINCT", "ON"])
+        elif name == "ASCII_41" and opened_by_distinct_on:
+            name = "DISTINCT" if opened_by_distinct_on.pop() else name
+        elif name == "ASCII_42" and after in _STAR_AFTER:
+            return "SELECT * (or t.*) selects every column; name the columns the check needs"
+        elif name == "TABLE" and after in (None, "ASCII_40", "ASCII_41", "EXPLAIN"):
+            return "TABLE name selects every column; SELECT the columns the check needs"
+        previous.append(name)
+    return None
 
 
 def _inline_sql_files(node: Any, base: Path, root: Path, where: tuple[str | int, ...]) -> Any:

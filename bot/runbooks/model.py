@@ -3,7 +3,8 @@
 A runbook declares where it comes from (seed file and section), the slash command it answers,
 typed parameters, checks (a probe, the value to judge, warn/crit rules), actions with a risk
 level, manual steps the bot can only show, follow-ups conditional on check outcomes (decision
-trees included: see `When` and `NextStep`), and an optional schedule. `opsbot runbooks schema`
+trees included: see `When` and `NextStep`), an optional schedule, and its data class (`data`:
+what its checks show of people and secrets, see `DataClass`). `opsbot runbooks schema`
 exports the JSON Schema for editors.
 """
 
@@ -309,8 +310,23 @@ class Schedule(_Strict):
         return value
 
 
+def _data_spelling(value: object) -> object:
+    """YAML may spell the class with a dash, as people write it."""
+    return "secret_adjacent" if value == "secret-adjacent" else value
+
+
+# What a runbook's checks show of the systems they read, for deciding who may see a diagnosis:
+# `operational` — counts, sizes, states, settings of the service (nothing about a person);
+# `personal` — rows about people or their actions: user rows, other sessions' query text, log lines;
+# `secret_adjacent` — configuration or secret metadata (what is set where, rotation state).
+# A runbook showing both personal and secret-adjacent data is `secret_adjacent`, the narrower audience.
+DataClass = Annotated[Literal["operational", "personal", "secret_adjacent"], BeforeValidator(_data_spelling)]
+
+
 class Runbook(_Strict):
-    """One runbook file."""
+    """One runbook file. `data` classifies what its checks show (see `DataClass`): `operational`
+    unless they show rows about people, query text or log lines (`personal`) or configuration and
+    secret metadata (`secret_adjacent`, also written `secret-adjacent`)."""
 
     id: str = Field(pattern=RUNBOOK_ID, max_length=60)
     version: int = Field(1, ge=1)
@@ -325,6 +341,7 @@ class Runbook(_Strict):
     next: list[NextStep] = Field(default_factory=list)
     schedule: Schedule | None = None
     deadline_s: float = Field(15.0, gt=0, le=120)
+    data: DataClass = "operational"
 
     @model_validator(mode="after")
     def _consistent(self) -> Runbook:

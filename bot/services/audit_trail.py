@@ -1,5 +1,6 @@
 """`/opsbot audit <INC-…|REQ-…>`: an auditor reads, in Slack, the audit events about one approval
 request or incident and whether the hash chain verifies — redacted, to the auditor only.
+`/opsbot audit refusals`: the latest access refusals (who was refused what, where, why and when).
 
 Who is an auditor is asked of Slack at the moment of the request (membership of the configured
 group), like approvers at click time. Every read, and every refused read, is itself audited.
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import audit
+from bot.access.gate import REFUSED
 from bot.errors import UserError
 from bot.logs import Redactor, redact_text, redact_value
 from bot.render.audit import audit_blocks, audit_text
@@ -21,6 +24,9 @@ from bot.slack.directory import Directory
 
 # The channel of an incident (INC-…), or None when there is no such incident.
 IncidentChannel = Callable[[str], Awaitable[str | None]]
+
+
+REFUSALS = "refusals"
 
 
 class NotAuditor(UserError):
@@ -50,7 +56,26 @@ class AuditTrail:
         await self._require_auditor(subject, asker)
         channel = await self._incident_channel(subject) if subject.startswith("INC-") else None
         async with self._pool.connection() as conn:
-            events = self._redact_events(await audit.about(conn, subject, channel))
+            events = await audit.about(conn, subject, channel)
+        await self._answer(subject, events, asker)
+
+    async def refusals(self, asker: Asker, limit: int = 40) -> None:
+        """The latest `access.refused` events (guests, other organisations, shared channels, the
+        reading policy), oldest of them first; to auditors only, like every audit read."""
+        await self._require_auditor(REFUSALS, asker)
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                """SELECT * FROM (SELECT * FROM audit_events WHERE action = %s ORDER BY id DESC LIMIT %s)
+                   AS latest ORDER BY id""",
+                (REFUSED, limit),
+            )
+            events = [audit.AuditRecord(**row) for row in await cur.fetchall()]
+        await self._answer(REFUSALS, events, asker)
+
+    async def _answer(self, subject: str, events: list[audit.AuditRecord], asker: Asker) -> None:
+        """Verify the chain, audit the read itself, and show the events (redacted) to the auditor."""
+        events = self._redact_events(events)
+        async with self._pool.connection() as conn:
             report = await audit.verify(conn)
             await audit.append(
                 conn,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.access.gate import AccessGate
 from bot.runbooks.catalogue import Catalogue
+from bot.services.alerts import AlertService
 from bot.services.approval_desk import ApprovalDesk
 from bot.services.audit_trail import AuditTrail
 from bot.services.diagnoses import DiagnosisService
@@ -26,3 +28,7 @@ class Services:
     tasks: TaskTracker
     client: InstrumentedWebClient
     audit: AuditTrail
+    # Admission (guests, other organisations, shared channels) and the reading policy.
+    access: AccessGate
+    # Alert groups: cards, diagnosis, incidents, the card's buttons (issue #18).
+    alerts: AlertService

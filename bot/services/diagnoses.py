@@ -1,7 +1,8 @@
 """Diagnoses: run a runbook's checks (coalesced), post the card, attach what did not fit, record it.
 
 `deliver` is the one path for every diagnosis that reaches Slack — a slash command, a "Run" button,
-an incident's severity checklist, a schedule — so each gets the same card, overflow file and record.
+an incident's severity checklist, a schedule — so each gets the same reading-policy check (who may
+see it where, to the channel or only to the asker, redacted or not), card, overflow file and record.
 A run nobody asked for (a schedule, an alert: no asker) puts what it could not see in its
 notification text, since no one is watching the card when it lands.
 """
@@ -15,9 +16,11 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access.gate import AccessGate
 from bot.coordination import Coordinator
 from bot.logs import get_logger
 from bot.probes import ProbeRunner
+from bot.render.blocks import Block
 from bot.render.diagnosis import diagnosis_blocks, diagnosis_text, full_output
 from bot.runbooks.catalogue import Catalogue
 from bot.runbooks.coalesce import DiagnosisCoalescer, coalesce_key
@@ -39,12 +42,14 @@ class DiagnosisService:
         *,
         catalogue: Catalogue | None = None,
         client: AsyncWebClient | None = None,
+        gate: AccessGate | None = None,
     ) -> None:
         self.runner = runner
         self.coalescer = DiagnosisCoalescer(coordinator)
         self._pool = pool
         self._catalogue = catalogue
         self._client = client
+        self._gate = gate
 
     def knows(self, runbook_id: str) -> bool:
         return self._catalogue is not None and self._catalogue.get(runbook_id) is not None
@@ -58,28 +63,31 @@ class DiagnosisService:
         thread_ts: str | None = None,
         heading: str = "",
     ) -> Diagnosis:
-        """Run the diagnosis, post its card in `channel` (or `thread_ts`), attach long output in the
-        card's thread, and record it. If the card cannot be posted, the asker gets it ephemerally.
+        """Check the reading policy, run the diagnosis, post its card in `channel` (or `thread_ts`),
+        attach long output in the card's thread, and record it. If the card cannot be posted, the
+        asker gets it ephemerally.
 
-        `heading` starts the notification text ("Scheduled: "); with no asker the text also names
-        the checks that could not be seen."""
-        if self._catalogue is None or self._client is None:
-            raise RuntimeError("this DiagnosisService was built without a catalogue and a Slack client")
+        Refused by the reading policy → `ReadingRefused` (audited) before anything runs. Allowed
+        `ephemeral` → the card goes to the asker only, with no file in the channel; `redact` → what
+        is shown and what is recorded are both redacted. `heading` starts the notification text
+        ("Scheduled: "); with no asker the text also names the checks that could not be seen."""
+        if self._catalogue is None or self._client is None or self._gate is None:
+            raise RuntimeError("this DiagnosisService was built without a catalogue, client and gate")
         structlog.contextvars.bind_contextvars(runbook_id=request.runbook_id)
         runbook = self._catalogue.runbooks[request.runbook_id]
-        diagnosis, shared = await self.run(runbook, request.params)
-        structlog.contextvars.bind_contextvars(run_id=diagnosis.run_id)
         requested_by = asker.user if asker else None
+        decision = await self._gate.reading(runbook, requested_by, channel)
+        diagnosis, shared = await self.run(runbook, request.params)
+        if decision.redact:
+            diagnosis = self._gate.redact(diagnosis)
+        structlog.contextvars.bind_contextvars(run_id=diagnosis.run_id)
         blocks, overflow = diagnosis_blocks(diagnosis, runbook, requested_by=requested_by, shared=shared)
         text = heading + diagnosis_text(diagnosis, unattended=asker is None)
         ts: str | None = None
-        try:
-            ts = await post_message(self._client, channel, text, blocks, thread_ts=thread_ts)
-        except PostFailed as exc:
-            log.warning("diagnosis_post_failed", channel=channel, error=exc.error)
-            if asker is not None:
-                text = f"I could not post in this channel ({exc.error}); here is the result."
-                await tell(self._client, asker, text, blocks)
+        if decision.ephemeral and asker is not None:
+            await tell(self._client, asker, text, blocks)
+        else:
+            ts = await self._post(channel, text, blocks, thread_ts, asker)
         if overflow and ts is not None:
             await attach_file(
                 self._client,
@@ -96,6 +104,20 @@ class DiagnosisService:
         except Exception as exc:  # the card is out; losing the record must not hide it
             log.error("diagnosis_not_recorded", error=str(exc))
         return diagnosis
+
+    async def _post(
+        self, channel: str, text: str, blocks: list[Block], thread_ts: str | None, asker: Asker | None
+    ) -> str | None:
+        """Post the card; if the channel refuses it, the asker gets it ephemerally (None: not posted)."""
+        assert self._client is not None
+        try:
+            return await post_message(self._client, channel, text, blocks, thread_ts=thread_ts)
+        except PostFailed as exc:
+            log.warning("diagnosis_post_failed", channel=channel, error=exc.error)
+            if asker is not None:
+                text = f"I could not post in this channel ({exc.error}); here is the result."
+                await tell(self._client, asker, text, blocks)
+            return None
 
     async def run(self, runbook: Runbook, params: dict[str, Any]) -> tuple[Diagnosis, bool]:
         """Run (or share) the diagnosis; returns it and whether it was shared with another asker."""

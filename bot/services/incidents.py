@@ -269,6 +269,43 @@ class IncidentService:
         await self.refresh(updated)
         return updated
 
+    # --- alerts: the use cases `AlertService` calls (an alert has no asker, a card click has one) ---
+
+    async def open_for_service(self, service: str) -> Incident | None:
+        """The most recently declared open incident of `service`, if any."""
+        found = [i for i in await self.store.open_incidents() if i.service == service]
+        return found[-1] if found else None
+
+    async def declare_for_alert(
+        self, *, title: str, severity: str, service: str | None, detected_at: datetime, by: str | None
+    ) -> Incident:
+        """Declare for an alert — by a route (`by` None: the bot itself declares) or a card's button —
+        with the alert's start as "detected" on the timeline (the review's "Incident detected")."""
+        user = by or await self._bot_user()
+        incident = await self.declare(title=title, severity=severity, user=user, service=service)
+        await self.store.add_event(
+            incident.id,
+            kind="detected",
+            at=detected_at,
+            actor=None,
+            source_key="detected",
+            text=f"Detected by alert: {title}",
+        )
+        await self.run_diagnosis(incident, user)
+        return incident
+
+    async def alert_attached(self, incident: Incident, *, text: str, key: str, by: str | None) -> None:
+        """An alert joins an open incident: a timeline entry and a line in its channel (once per key)."""
+        added = await self.store.add_event(
+            incident.id, kind="alert", actor=by, source_key=f"alert:{key}", text=text
+        )
+        if added and incident.channel_id:
+            await self._outbox.say(incident.channel_id, text)
+
+    async def _bot_user(self) -> str:
+        response = await self._client.auth_test()
+        return str(response["user_id"])
+
     async def note(self, incident: Incident, text: str, by: str, key: str) -> bool:
         return await self.store.add_event(
             incident.id, kind="note", actor=by, source_key=f"note:{key}", text=f"Note: {text}"

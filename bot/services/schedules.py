@@ -11,6 +11,7 @@ from datetime import datetime
 
 from croniter import croniter
 
+from bot.errors import UserError
 from bot.logs import get_logger
 from bot.runbooks.catalogue import Catalogue
 from bot.runbooks.commands import RunRequest
@@ -31,12 +32,16 @@ async def run_due(tick: datetime, catalogue: Catalogue, diagnoses: DiagnosisServ
         except ParamError as exc:
             log.error("scheduled_runbook_needs_params", runbook_id=runbook.id, error=str(exc))
             continue
-        diagnosis = await diagnoses.deliver(
-            RunRequest(runbook_id=runbook.id, params=params),
-            channel=runbook.schedule.channel,
-            asker=None,
-            heading="Scheduled: ",
-        )
+        try:
+            diagnosis = await diagnoses.deliver(
+                RunRequest(runbook_id=runbook.id, params=params),
+                channel=runbook.schedule.channel,
+                asker=None,
+                heading="Scheduled: ",
+            )
+        except UserError as exc:  # refused by the reading policy: audited there; the others still run
+            log.error("scheduled_runbook_refused", runbook_id=runbook.id, reason=exc.message)
+            continue
         log.info(
             "scheduled_runbook_ran", runbook_id=runbook.id, overall=diagnosis.overall, tick=tick.isoformat()
         )

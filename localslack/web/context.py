@@ -41,9 +41,9 @@ class UiContext:
         return self.state.user(ref)
 
     def visible_channel(self, user: User, ref: str) -> Channel:
-        """Public channels can be read by anyone; private ones and DMs only by their members."""
+        """Public channels can be read by the team's full members; the rest only by their members."""
         ch = self.state.channel(ref)
-        if (ch.is_private or ch.is_im) and user.id not in ch.members:
+        if not ch.visible_to(user):
             raise NotFound("channel_not_found", ref)
         return ch
 

@@ -22,8 +22,7 @@ def encode(state: Workspace, author: User, text: str, *, labelled: bool = False)
         sigil, name = match.group(1), match.group(2).lower()
         if sigil == "#":
             for ch in state.channels.values():
-                visible = not ch.is_private or author.id in ch.members
-                if ch.name == name and not ch.is_im and visible:
+                if ch.name == name and not ch.is_im and ch.visible_to(author):
                     return f"<#{ch.id}|{ch.name}>"
             return match.group(0)
         if name in _BROADCASTS:

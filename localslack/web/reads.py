@@ -41,7 +41,7 @@ class Reads:
             "all_channels": [
                 {"id": c.id, "name": c.name, "is_member": me.id in c.members}
                 for c in state.channels.values()
-                if not c.is_im and (not c.is_private or me.id in c.members)
+                if not c.is_im and c.visible_to(me)
             ],
             "usergroups": [
                 {"id": g.id, "handle": g.handle, "name": g.name, "users": list(g.users)}

@@ -6,7 +6,7 @@ import re
 import time
 
 from localslack.errors import SlackError
-from localslack.model import JSON
+from localslack.model import JSON, Channel, User
 from localslack.webapi.paging import paginate
 from localslack.webapi.registry import Call, api_method
 
@@ -86,9 +86,20 @@ def invite(call: Call) -> JSON:
             raise SlackError("cant_invite_self")
         if ref in ch.members:
             raise SlackError("already_in_channel")
+        _check_invitable(call, call.state.users[ref], ch)
         user_ids.append(ref)
     ch.members.extend(user_ids)
     return {"channel": ch.to_api(call.actor)}
+
+
+def _check_invitable(call: Call, user: User, ch: Channel) -> None:
+    """A single-channel guest keeps to one channel; an outsider only enters channels shared with their org."""
+    if user.is_ultra_restricted and any(
+        user.id in c.members for c in call.state.channels.values() if not c.is_im
+    ):
+        raise SlackError("ura_max_channels")
+    if call.state.is_external(user) and user.team_id not in ch.connected_team_ids:
+        raise SlackError("cant_invite")
 
 
 @api_method("conversations.info")

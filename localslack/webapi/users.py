@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 from localslack.errors import SlackError
-from localslack.model import JSON
+from localslack.model import JSON, User
 from localslack.webapi.paging import paginate
 from localslack.webapi.registry import Call, api_method
 
 
-@api_method("users.info")
-def users_info(call: Call) -> JSON:
+def _by_id(call: Call) -> User:
     ref = call.need("user", "user_not_found")
     if ref not in call.state.users:
         raise SlackError("user_not_found")
-    return {"user": call.state.users[ref].to_api()}
+    return call.state.users[ref]
+
+
+@api_method("users.info")
+def users_info(call: Call) -> JSON:
+    user = _by_id(call)
+    stranger = call.state.is_external(user) and not call.state.shares_channel_with_bot(user)
+    return {"user": user.to_api(stranger=stranger)}
+
+
+@api_method("users.profile.get")
+def users_profile_get(call: Call) -> JSON:
+    return {"profile": _by_id(call).profile_api()}
 
 
 @api_method("users.list")
 def users_list(call: Call) -> JSON:
-    users = list(call.state.users.values())
+    # Slack lists the workspace's own members; people from Slack Connect orgs are only in users.info.
+    users = [u for u in call.state.users.values() if not call.state.is_external(u)]
     page, next_cursor = paginate(
         users, call.get("cursor"), call.number("limit", 200, high=1000), key=lambda u: u.id
     )

@@ -133,7 +133,14 @@ async def catalogue_bot(
     bot_logs: BotLogs,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[BotServer]:
-    """The bot with the shipped runbook catalogue, its targets pointed at the simulated system."""
+    """The bot with the shipped runbook catalogue, its targets pointed at the simulated system. These
+    suites are about what people type, not who may read: every class may be read anywhere here
+    (tests/access holds the reading policy)."""
+    policy = tmp_path_factory.mktemp("policy") / "policy.yml"
+    everywhere = "{readers: [], channels: [public, private, incident, im], redact: true}"
+    policy.write_text(
+        f"reading:\n  defaults:\n    personal: {everywhere}\n    secret_adjacent: {everywhere}\n"
+    )
     with pytest.MonkeyPatch.context() as patch:
         # The host target resolves its allowed programs on PATH: the demo stand-ins, never the real ones.
         patch.setenv("PATH", sick_system.path_env)
@@ -143,6 +150,7 @@ async def catalogue_bot(
             tmp_path_factory.mktemp("bot-data"),
             OPSBOT_TARGETS=str(sick_system.targets_file),
             OPSBOT_RUNBOOKS=str(RUNBOOKS),
+            OPSBOT_POLICY=str(policy),
             **QUIET_SCHEDULES,
         ) as server:
             yield server

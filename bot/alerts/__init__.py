@@ -1,0 +1,1 @@
+"""Alerts in: receivers for Alertmanager, Grafana and generic notifications, routes, and the alert store."""
