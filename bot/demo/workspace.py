@@ -8,7 +8,6 @@ first message. Stop order is the reverse; every piece is stopped on Ctrl-C.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import load_settings
 from bot.demo.alerting import DemoAlerts
 from bot.demo.redis_server import redis_server
-from bot.demo.system import SickSystem
+from bot.demo.system import SickSystem, path_prepended
 from bot.server import BotServer
 from bot.store.embedded import EmbeddedPostgres
 from localslack import LocalSlack
@@ -86,8 +85,9 @@ class DemoWorkspace:
                 SickSystem.running(postgres_dsn=app_dsn, redis_url=redis_url, workdir=workdir)
             )
             await _make_sick(system)
-            # The command target resolves its stand-in programs on PATH; this process is the demo's own.
-            os.environ["PATH"] = system.path_env
+            # The command target resolves its stand-in programs on PATH while the demo runs; the
+            # previous PATH comes back at exit (tests run the demo inside their own process).
+            stack.enter_context(path_prepended(system.host.bin_dir))
             slack = await stack.enter_async_context(LocalSlack.running(demo_seed(), port=port))
             alerts = DemoAlerts(workdir, story_channel=INCIDENT_CHANNEL, alerts_channel=ALERTS_CHANNEL)
             bot = BotServer(
