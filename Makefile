@@ -43,7 +43,7 @@ system-packages:
 	fi
 
 unit: install system-packages
-	env -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy $(BIN)/pytest -q
+	env -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy $(BIN)/pytest -q --durations=15
 
 test: lint typecheck unit
 

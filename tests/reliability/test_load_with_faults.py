@@ -224,8 +224,12 @@ async def _approver(slack: LocalSlack, ledger: Ledger, deadline: float) -> None:
 
 async def _pinner(slack: LocalSlack, ledger: Ledger, deadline: float) -> None:
     async def pin(n: int) -> None:
+        alice = slack.user("alice").id
+        # A channel created a moment ago may not have its declarer invited yet: pin where alice is.
         channels = [
-            c for c in slack.state.channels.values() if c.name.startswith("inc-") and not c.is_archived
+            c
+            for c in slack.state.channels.values()
+            if c.name.startswith("inc-") and not c.is_archived and alice in c.members
         ]
         if not channels:
             return
