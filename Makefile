@@ -47,7 +47,7 @@ unit: install system-packages
 
 test: lint typecheck unit
 
-# The reliability soak for 10 minutes instead of the 60 s `make test` runs, and the replicas-under-kills
+# The reliability soak for 10 minutes instead of the 40 s `make test` runs, and the replicas-under-kills
 # drill (three replicas behind HAProxy) for 2 minutes instead of 30 s.
 soak: install
 	OPSBOT_SOAK_SECONDS=600 $(BIN)/pytest -q -s tests/reliability/test_load_with_faults.py
@@ -59,10 +59,12 @@ bench: install
 	$(BIN)/python -m bench.incident_declare
 	$(BIN)/python -m bench.postmortem_read
 	$(BIN)/python -m bench.slack_load
+	$(BIN)/python -m bench.alert_storm
 
-# The Slack load benchmark alone, with shorter runs; same checks.
+# The Slack load and alert storm benchmarks alone, with shorter runs; same checks.
 bench-quick: install
 	$(BIN)/python -m bench.slack_load --quick
+	$(BIN)/python -m bench.alert_storm --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

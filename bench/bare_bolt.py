@@ -4,8 +4,11 @@ Same framework, same aiohttp adapter (`to_bolt_request` / `to_aiohttp_response` 
 same Socket Mode handler, same signature checks and authorization middleware, and nothing else:
 the difference between this and opsbot under the same load is what opsbot adds.
 
+It runs on the event loop `opsbot serve` would run on with the same environment (OPSBOT_EVENT_LOOP:
+uvloop unless "asyncio"), so the two are compared on the same loop.
+
     python -m bench.bare_bolt   # reads SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_API_URL,
-                                # SLACK_APP_TOKEN (Socket Mode when set) and OPSBOT_PORT
+                                # SLACK_APP_TOKEN (Socket Mode when set), OPSBOT_PORT, OPSBOT_EVENT_LOOP
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import re
 import signal
 
+import uvloop
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -86,4 +90,6 @@ async def serve() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve())
+    factory = None if os.environ.get("OPSBOT_EVENT_LOOP") == "asyncio" else uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve())

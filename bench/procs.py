@@ -86,12 +86,12 @@ async def _wait_healthy(app: AppProcess, timeout: float) -> None:  # noqa: ASYNC
     raise RuntimeError(f"{app.name} not healthy after {timeout:g}s:\n{app.log_tail()}")
 
 
-async def _stop(app: AppProcess) -> None:
+async def _stop(app: AppProcess, stop_s: float) -> None:
     if not app.alive:
         return
     app.proc.send_signal(signal.SIGTERM)
     try:
-        await asyncio.wait_for(app.proc.wait(), 15)
+        await asyncio.wait_for(app.proc.wait(), stop_s)
     except TimeoutError:
         app.proc.kill()
         await app.proc.wait()
@@ -99,9 +99,16 @@ async def _stop(app: AppProcess) -> None:
 
 @asynccontextmanager
 async def running_app(
-    name: str, argv: list[str], env: Mapping[str, str], *, workdir: Path, startup_s: float = 60.0
+    name: str,
+    argv: list[str],
+    env: Mapping[str, str],
+    *,
+    workdir: Path,
+    startup_s: float = 60.0,
+    stop_s: float = 15.0,
 ) -> AsyncIterator[AppProcess]:
-    """Starts `argv` on a free loopback port (OPSBOT_PORT) and yields once /health answers."""
+    """Starts `argv` on a free loopback port (OPSBOT_PORT) and yields once /health answers; on the
+    way out, SIGTERM and `stop_s` seconds to exit (a profiler writes its report then) before SIGKILL."""
     port = free_port()
     child_env = {k: v for k, v in os.environ.items() if k not in _PROXIES}
     child_env.update(env)
@@ -123,7 +130,7 @@ async def running_app(
         await _wait_healthy(app, startup_s)
         yield app
     finally:
-        await _stop(app)
+        await _stop(app, stop_s)
 
 
 def opsbot_argv() -> list[str]:

@@ -17,8 +17,21 @@ Scenarios, each over HTTP and over Socket Mode:
   throughput    `/opsbot help` with 128 in flight, as fast as the app acks (opsbot over HTTP:
                 100,000 requests, its RSS after 1,000 and every 10,000)
 
-    python -m bench.slack_load            # full run, about 4 minutes
+Slack's Web API rate limits (localslack's budgets) apply to a run with `--slack-limits real`, not with
+`off`; by default the storm runs under both and every other scenario without them. The bare Bolt app
+makes no Web API calls, so limits touch only opsbot's replies: under real limits the report gives the
+replies delivered, their p99 and the 429s localslack answered. Each limited run starts on full budgets.
+The bot keeps Slack's budgets itself (its outbound scheduler) whenever a run of the invocation has
+them on; `--slack-limits off` measures it without pacing (`OPSBOT_SLACK_BUDGET_SCALE=1000`), as
+every run before issue #19 did.
+
+Each opsbot row is compared with the bare Bolt row of the same run: ack p99 ratio and CPU-seconds
+per request ratio (the targets: at most 1.5 and 2 times). Both apps run on the same event loop: uvloop, as
+`opsbot serve` does, or with `--loop asyncio` asyncio's own.
+
+    python -m bench.slack_load            # full run, about 5 minutes
     python -m bench.slack_load --quick    # or BENCH_QUICK=1: shorter runs, same checks
+    python -m bench.slack_load --quick --scenarios storm   # the storm alone, limits off and real
 """
 
 from __future__ import annotations
@@ -36,7 +49,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +91,7 @@ REPO = Path(__file__).resolve().parents[1]
 STORM_RATE = 200.0
 ACK_P99_TARGET_MS = 50.0
 RATIO_TARGET = 1.5
+CPU_RATIO_TARGET = 2.0
 RSS_GROWTH_TARGET = 0.20
 APPROVAL_CARDS = 12
 TIMELINE_LOOKBACK = 64
@@ -109,20 +123,39 @@ class Plan:
     leak_count: int
     scenarios: tuple[str, ...] = SCENARIOS
     transports: tuple[str, ...] = ("http", "socket")
+    # Slack's rate limits per scenario run: None is the default (the storm under both, others off).
+    slack_limits: tuple[str, ...] | None = None
+    loop: str = "uvloop"
     # Bolt polls for the listener's ack every 10 ms, so each request takes at least that long:
     # 128 in flight allow ~10,000 acks/s, beyond what either app reaches on two cores.
     concurrency: int = 128
 
     @staticmethod
     def make(
-        quick: bool, scenarios: tuple[str, ...], transports: tuple[str, ...], leak_count: int | None = None
+        quick: bool,
+        scenarios: tuple[str, ...],
+        transports: tuple[str, ...],
+        leak_count: int | None = None,
+        slack_limits: tuple[str, ...] | None = None,
+        loop: str = "uvloop",
     ) -> Plan:
         plan = (
-            Plan(True, 4.0, 8.0, 4_000, 10_000, scenarios, transports)
+            Plan(True, 4.0, 8.0, 4_000, 10_000, scenarios, transports, slack_limits, loop)
             if quick
-            else Plan(False, 10.0, 30.0, 20_000, 100_000, scenarios, transports)
+            else Plan(False, 10.0, 30.0, 20_000, 100_000, scenarios, transports, slack_limits, loop)
         )
         return dataclasses.replace(plan, leak_count=leak_count) if leak_count else plan
+
+    def bot_paces(self) -> bool:
+        """Does the bot keep Slack's budgets: yes if any run has Slack's limits on. A run without them
+        throughout measures the bot without pacing too (the unlimited figures of earlier runs)."""
+        return any("real" in self.limits_for(s) for s in self.scenarios)
+
+    def limits_for(self, scenario: str) -> tuple[str, ...]:
+        """Off before real: a limited run leaves replies retrying that would load the next run."""
+        if self.slack_limits is not None:
+            return self.slack_limits
+        return ("off", "real") if scenario == "storm" else ("off",)
 
 
 @dataclass
@@ -234,11 +267,12 @@ async def background(coro: Any) -> AsyncIterator[None]:
 class Target:
     """One app under test: its process, its localslack, and how to reach it on this transport."""
 
-    def __init__(self, label: str, app: AppProcess, slack: LocalSlack, transport: str) -> None:
+    def __init__(self, label: str, app: AppProcess, slack: LocalSlack, transport: str, loop: str) -> None:
         self.label = label
         self.app = app
         self.slack = slack
         self.transport = transport
+        self.loop = loop
         self.sender: Sender = (
             HttpSender(app.url + "/slack/events", slack.signing_secret)
             if transport == "http"
@@ -262,10 +296,15 @@ class Measured:
         self._store_dsn = store_dsn
         self._me = psutil.Process()
 
-    async def run(self, scenario: str, legs: list[Leg], *, rate: float | None) -> list[dict[str, Any]]:
+    async def run(
+        self, scenario: str, legs: list[Leg], *, rate: float | None, limits: str = "off"
+    ) -> list[dict[str, Any]]:
         completions = [Completions() if leg.replies else None for leg in legs]
         for leg in legs:
             leg.target.app.reset_peak()
+            if limits == "real":
+                leg.target.slack.faults.enable_rate_limits()
+        refused_before = [dict(leg.target.slack.faults.refused) for leg in legs]
         # A full collection in this process (the emulator's whole workspace, every shot so far)
         # would stall the generator and be counted as the app's latency.
         gc.collect()
@@ -284,20 +323,28 @@ class Measured:
                 )
         finally:
             gc.enable()
+            for leg in legs:
+                leg.target.slack.faults.disable_rate_limits()
         wall = time.perf_counter() - wall
         rows = []
-        for leg, c, run, cpu in zip(legs, completions, runs, app_cpu, strict=True):
+        for leg, c, run, cpu, refused in zip(legs, completions, runs, app_cpu, refused_before, strict=True):
             app = leg.target.app
             figures = summarize(run)
+            app_cpu_s = app.cpu_seconds() - cpu
             figures.update(
                 scenario=scenario,
                 transport=leg.target.transport,
                 app=leg.target.label,
+                slack_limits=limits,
+                event_loop=leg.target.loop,
+                slack_429s=_refused_since(refused, leg.target.slack.faults.refused),
+                load_average=os.getloadavg()[0],
                 rate_per_s=rate,
                 concurrent_with=[other.target.label for other in legs if other is not leg],
                 peak_rss_mb=app.peak_rss / 2**20,
-                app_cpu_pct=(app.cpu_seconds() - cpu) / wall * 100,
-                app_cpu_ms_per_request=(app.cpu_seconds() - cpu) * 1000 / max(1, len(run.shots)),
+                app_cpu_s=app_cpu_s,
+                app_cpu_pct=app_cpu_s / wall * 100,
+                app_cpu_ms_per_request=app_cpu_s * 1000 / max(1, len(run.shots)),
                 generator_cpu_pct=(_cpu(self._me) - me_cpu) / wall * 100,
                 generator_rss_mb=self._me.memory_info().rss / 2**20,
                 unmatched_replies=c.unmatched if c else 0,
@@ -307,6 +354,11 @@ class Measured:
             _print_row(figures)
             rows.append(figures)
         return rows
+
+
+def _refused_since(before: dict[str, int], now: Mapping[str, int]) -> dict[str, int]:
+    """429s localslack answered per method during the run."""
+    return {m: n - before.get(m, 0) for m, n in sorted(now.items()) if n > before.get(m, 0)}
 
 
 def _cpu(proc: psutil.Process) -> float:
@@ -321,10 +373,12 @@ def _print_row(f: dict[str, Any]) -> None:
         return "-" if v is None else f"{v:.1f}"
 
     print(
-        f"  {f['scenario']:<10} {f['transport']:<6} {f['app']:<8} sent={f['sent']:<6} errors={f['errors']:<3}"
+        f"  {f['scenario']:<10} {f['transport']:<6} {f['app']:<8} limits={f['slack_limits']:<4}"
+        f" sent={f['sent']:<6} errors={f['errors']:<3}"
         f" undelivered={f['undelivered']:<3} ack p50/p99={ms(ack['p50_ms'])}/{ms(ack['p99_ms'])} ms"
         f" done p50/p99={ms(comp['p50_ms'])}/{ms(comp['p99_ms'])} ms"
-        f" {f['throughput_per_s']:.0f}/s rss={f['peak_rss_mb']:.0f}MB cpu={f['app_cpu_pct']:.0f}%",
+        f" {f['throughput_per_s']:.0f}/s rss={f['peak_rss_mb']:.0f}MB cpu={f['app_cpu_pct']:.0f}%"
+        f" ({f['app_cpu_ms_per_request']:.2f} ms/request) 429s={sum(f['slack_429s'].values())}",
         flush=True,
     )
     if len(f["by_scenario"]) > 1:
@@ -347,8 +401,11 @@ async def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any: 
     raise TimeoutError(f"not within {timeout:g}s: {what}")
 
 
-async def open_incident(slack: LocalSlack) -> Incident:
+async def open_incident(slack: LocalSlack, system: SickSystem) -> Incident:
     """A P0 declared by alice, every on-call engineer in its channel, approval cards waiting there."""
+    # A request that would terminate nothing is refused before it becomes a card: leave some idle
+    # connections behind (again for each transport: the first approval terminated the last ones).
+    await system.leak_connections(3)
     before = len(slack.calls("conversations.create"))
     await slack.slash("alice", "incident-response", "/incident declare p0 storm: checkout is down")
     created = await wait_for(
@@ -364,7 +421,7 @@ async def open_incident(slack: LocalSlack) -> Incident:
     await web.conversations_invite(channel=channel, users=",".join(storm_user(i) for i in range(200)))
     cards: list[Message] = []
     for n in range(APPROVAL_CARDS):
-        await slack.slash("alice", channel, "/runbook run db.connections:terminate_idle")
+        await slack.slash("alice", channel, "/runbook run db.connections:terminate_idle idle_minutes=0")
         view = await wait_for(lambda: slack.current_view("alice"), 15, "the request modal")
         await slack.submit_view("alice", view, {"reason": f"storm bench card {n}"})
         found = await wait_for(
@@ -390,9 +447,11 @@ async def bench_transport(
     seed = storm_seed(subscribed_events(), [storm_user(i) for i in GROUPS["approve"]])
     data = workdir / transport
     data.mkdir()
+    # Limits are switched on for a measured run only (Measured.run): setting up the incident is not
+    # what is measured, and each limited run starts on full budgets.
     async with (
-        LocalSlack.running(seed) as slack,
-        LocalSlack.running(WorkspaceSeed()) as bare_slack,
+        LocalSlack.running(seed, rate_limits=False) as slack,
+        LocalSlack.running(WorkspaceSeed(), rate_limits=False) as bare_slack,
     ):
         bot_env = {
             **_slack_env(slack, transport),
@@ -403,9 +462,15 @@ async def bench_transport(
             "OPSBOT_LOG_FORMAT": "json",
             "OPSBOT_LOG_LEVEL": "info",
             "OPSBOT_DEDUPE_TTL": "60",
+            "OPSBOT_EVENT_LOOP": plan.loop,
+            "OPSBOT_SLACK_BUDGET_SCALE": "1" if plan.bot_paces() else "1000",
             "PATH": system.path_env,
         }
-        bare_env = {**_slack_env(bare_slack, transport), "PYTHONPATH": str(REPO)}
+        bare_env = {
+            **_slack_env(bare_slack, transport),
+            "PYTHONPATH": str(REPO),
+            "OPSBOT_EVENT_LOOP": plan.loop,
+        }
         if transport == "socket":
             slack.use_socket_mode()
             bare_slack.use_socket_mode()
@@ -418,12 +483,12 @@ async def bench_transport(
                 await bare_slack.wait_for_socket(1, 30)
             else:
                 slack.request_url = bot_app.url + "/slack/events"
-            bot = Target("opsbot", bot_app, slack, transport)
-            bare = Target("bare", bare_app, bare_slack, transport)
+            bot = Target("opsbot", bot_app, slack, transport, plan.loop)
+            bare = Target("bare", bare_app, bare_slack, transport, plan.loop)
             await bot.sender.start()
             await bare.sender.start()
             try:
-                rows += await _bench_targets(plan, bot, bare, slack, store_dsn)
+                rows += await _bench_targets(plan, bot, bare, slack, system, store_dsn)
             finally:
                 await bot.sender.close()
                 await bare.sender.close()
@@ -442,7 +507,7 @@ def _slack_env(slack: LocalSlack, transport: str) -> dict[str, str]:
 
 
 async def _bench_targets(
-    plan: Plan, bot: Target, bare: Target, slack: LocalSlack, store_dsn: str
+    plan: Plan, bot: Target, bare: Target, slack: LocalSlack, system: SickSystem, store_dsn: str
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     measured = Measured(store_dsn)
@@ -457,10 +522,11 @@ async def _bench_targets(
         rows.append(await _throughput_row(measured, bot, slack, lobby, leak, plan))
     if not set(plan.scenarios) - {"throughput"}:
         return rows
-    incident = await open_incident(slack)
+    incident = await open_incident(slack, system)
     for scenario in [*RATES, "storm"]:
         if scenario in plan.scenarios:
-            rows += await _open_loop_rows(measured, [bare, bot], slack, incident, scenario, plan)
+            for limits in plan.limits_for(scenario):
+                rows += await _open_loop_rows(measured, [bare, bot], slack, incident, scenario, plan, limits)
     return rows
 
 
@@ -500,6 +566,7 @@ async def _open_loop_rows(
     incident: Incident,
     scenario: str,
     plan: Plan,
+    limits: str,
 ) -> list[dict[str, Any]]:
     """The same scenario against every target at once, so all of them see the same machine."""
     rate = STORM_RATE if scenario == "storm" else RATES[scenario]
@@ -513,18 +580,26 @@ async def _open_loop_rows(
             return await open_loop(sender, make, rate=rate, duration_s=duration, completions=c)
 
         legs.append(Leg(target, load, replies))
-    return await measured.run(scenario, legs, rate=rate)
+    return await measured.run(scenario, legs, rate=rate, limits=limits)
+
+
+def _run_key(row: dict[str, Any]) -> tuple[str, str, str]:
+    return row["scenario"], row["transport"], row.get("slack_limits", "off")
 
 
 def with_ratios(rows: list[dict[str, Any]]) -> None:
-    """Adds opsbot / bare Bolt ratios to each opsbot row (ack p99, and throughput for throughput runs)."""
-    bare = {(r["scenario"], r["transport"]): r for r in rows if r["app"] == "bare"}
+    """Adds opsbot / bare Bolt ratios to each opsbot row: ack p99, CPU-seconds per request, and
+    throughput for throughput runs; always against the bare row of the same run."""
+    bare = {_run_key(r): r for r in rows if r["app"] == "bare"}
     for row in rows:
-        base = bare.get((row["scenario"], row["transport"]))
+        base = bare.get(_run_key(row))
         if row["app"] != "opsbot" or base is None:
             continue
         p99, base_p99 = row["ack"]["p99_ms"], base["ack"]["p99_ms"]
         row["ack_p99_ratio"] = p99 / base_p99 if p99 and base_p99 else None
+        cpu, base_cpu = row["app_cpu_ms_per_request"], base["app_cpu_ms_per_request"]
+        row["bare_cpu_ms_per_request"] = base_cpu
+        row["cpu_per_request_ratio"] = cpu / base_cpu if base_cpu > 0 else None
         if row["scenario"] == "throughput" and base["throughput_per_s"]:
             row["throughput_ratio"] = row["throughput_per_s"] / base["throughput_per_s"]
 
@@ -536,17 +611,30 @@ def verdicts(rows: list[dict[str, Any]], plan: Plan) -> dict[str, Any]:
             continue
         t = row["transport"]
         if row["scenario"] == "storm":
-            out[f"storm_{t}"] = {
+            limited = row["slack_limits"] == "real"
+            out[f"storm_{t}" + ("_real_limits" if limited else "")] = {
+                "transport": t,
+                "slack_limits": row["slack_limits"],
+                "event_loop": row["event_loop"],
                 "rate_per_s": row["rate_per_s"],
                 "duration_s": plan.storm_s,
                 "errors": row["errors"],
                 "undelivered": row["undelivered"],
+                "replies_expected": row["replies_expected"],
+                "replies_delivered": row["replies_delivered"],
+                "reply_p99_ms": row["completion"]["p99_ms"],
+                "slack_429s": row["slack_429s"],
                 "ack_p99_ms": row["ack"]["p99_ms"],
                 "ack_p99_ratio": row.get("ack_p99_ratio"),
+                "cpu_ms_per_request": row["app_cpu_ms_per_request"],
+                "bare_cpu_ms_per_request": row.get("bare_cpu_ms_per_request"),
+                "cpu_per_request_ratio": row.get("cpu_per_request_ratio"),
                 "zero_errors": row["errors"] == 0,
                 "every_reply_delivered": row["undelivered"] == 0,
                 "ack_p99_under_50ms": (row["ack"]["p99_ms"] or 1e9) < ACK_P99_TARGET_MS,
                 "ack_p99_within_1_5x_bare": (row.get("ack_p99_ratio") or 1e9) <= RATIO_TARGET,
+                "cpu_per_request_within_2x_bare": (row.get("cpu_per_request_ratio") or 1e9)
+                <= CPU_RATIO_TARGET,
             }
         if row["scenario"] == "throughput":
             entry: dict[str, Any] = {
@@ -580,6 +668,7 @@ def table(rows: list[dict[str, Any]]) -> list[list[Any]]:
                 r["scenario"],
                 r["transport"],
                 r["app"],
+                r.get("slack_limits", "off"),
                 "max" if r["rate_per_s"] is None else f"{r['rate_per_s']:g}/s",
                 r["sent"],
                 r["errors"],
@@ -591,7 +680,10 @@ def table(rows: list[dict[str, Any]]) -> list[list[Any]]:
                 f"{r['throughput_per_s']:.0f}",
                 f"{r['peak_rss_mb']:.0f}",
                 f"{r['app_cpu_pct']:.0f}%",
+                f"{r['app_cpu_ms_per_request']:.2f}",
                 "-" if ratio is None else f"{ratio:.2f}×",
+                "-" if r.get("cpu_per_request_ratio") is None else f"{r['cpu_per_request_ratio']:.2f}×",
+                sum(r.get("slack_429s", {}).values()),
             ]
         )
     return out
@@ -601,6 +693,7 @@ COLUMNS = [
     "scenario",
     "transport",
     "app",
+    "limits",
     "rate",
     "sent",
     "errors",
@@ -610,7 +703,10 @@ COLUMNS = [
     "acks/s",
     "peak RSS MB",
     "app CPU",
-    "opsbot/bare",
+    "CPU ms/req",
+    "ack p99 opsbot/bare",
+    "CPU/req opsbot/bare",
+    "429s",
 ]
 
 
@@ -655,6 +751,7 @@ async def main(plan: Plan) -> dict[str, Any]:
             "storm_rate_per_s": STORM_RATE,
             "ack_p99_ms": ACK_P99_TARGET_MS,
             "ack_p99_ratio_to_bare": RATIO_TARGET,
+            "cpu_per_request_ratio_to_bare": CPU_RATIO_TARGET,
             "rss_growth": RSS_GROWTH_TARGET,
         },
         "verdicts": verdicts(rows, plan),
@@ -667,7 +764,7 @@ async def main(plan: Plan) -> dict[str, Any]:
     )
     _print_verdicts(figures)
     name = "slack_load" + ("_quick" if quick else "")
-    if plan.scenarios != SCENARIOS or plan.transports != ("http", "socket"):
+    if plan.scenarios != SCENARIOS or plan.transports != ("http", "socket") or plan.slack_limits:
         name += "_partial"
     print(f"results: {save(name, figures)}")
     return figures
@@ -681,16 +778,9 @@ def _print_verdicts(figures: dict[str, Any]) -> None:
         f" on {m['cpus']} CPUs"
     )
     for t in ("http", "socket"):
-        s = v.get(f"storm_{t}")
-        if s:
-            ratio = s["ack_p99_ratio"]
-            print(
-                f"storm {t}: {s['rate_per_s']:g} req/s for {s['duration_s']:g} s — errors {s['errors']}, "
-                f"undelivered {s['undelivered']}, ack p99 {s['ack_p99_ms']:.1f} ms "
-                f"({'met' if s['ack_p99_under_50ms'] else 'NOT met'}: < 50 ms), "
-                f"{'-' if ratio is None else f'{ratio:.2f}'}× bare Bolt "
-                f"({'met' if s['ack_p99_within_1_5x_bare'] else 'NOT met'}: ≤ 1.5×)"
-            )
+        for s in (v.get(f"storm_{t}"), v.get(f"storm_{t}_real_limits")):
+            if s:
+                _print_storm_verdict(s)
         th = v.get(f"throughput_{t}")
         if th:
             ratio = th["ratio_to_bare"]
@@ -705,6 +795,40 @@ def _print_verdicts(figures: dict[str, Any]) -> None:
                     f"{'met' if th['rss_within_20pct'] else 'NOT met'}: within 20 %)"
                 )
             print(line)
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}×"
+
+
+def _print_storm_verdict(s: dict[str, Any]) -> None:
+    head = f"storm {s['transport']}, Slack limits {s['slack_limits']}, {s['event_loop']} for both apps"
+    print(
+        f"{head}: {s['rate_per_s']:g} req/s for {s['duration_s']:g} s — errors {s['errors']}, "
+        f"undelivered {s['undelivered']}, ack p99 {s['ack_p99_ms']:.1f} ms "
+        f"({_met(s['ack_p99_under_50ms'])}: < 50 ms)"
+    )
+    print(
+        f"  ack p99 {_ratio(s['ack_p99_ratio'])} bare Bolt's "
+        f"({_met(s['ack_p99_within_1_5x_bare'])}: ≤ {RATIO_TARGET:g}×)"
+    )
+    bare_cpu = s["bare_cpu_ms_per_request"]
+    print(
+        f"  CPU per request {s['cpu_ms_per_request']:.2f} ms vs bare Bolt's "
+        f"{'-' if bare_cpu is None else f'{bare_cpu:.2f}'} ms = {_ratio(s['cpu_per_request_ratio'])} "
+        f"({_met(s['cpu_per_request_within_2x_bare'])}: ≤ {CPU_RATIO_TARGET:g}×)"
+    )
+    if s["slack_limits"] == "real":
+        reply_p99 = s["reply_p99_ms"]
+        refused = ", ".join(f"{m} {n}" for m, n in s["slack_429s"].items()) or "none"
+        print(
+            f"  replies delivered {s['replies_delivered']}/{s['replies_expected']}, reply p99 "
+            f"{'-' if reply_p99 is None else f'{reply_p99:.0f}'} ms; 429s from Slack: {refused}"
+        )
 
 
 def markdown(figures: dict[str, Any]) -> str:
@@ -727,6 +851,17 @@ def cli() -> None:
         help="help requests for opsbot's RSS run over HTTP (100,000; quick 10,000)",
     )
     parser.add_argument(
+        "--slack-limits",
+        choices=("real", "off", "both"),
+        help="Slack's Web API rate limits in localslack (default: both for the storm, off for the rest)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the event loop of both apps (OPSBOT_EVENT_LOOP)",
+    )
+    parser.add_argument(
         "--markdown", action="store_true", help="print the last full run's table as Markdown and exit"
     )
     args = parser.parse_args()
@@ -740,7 +875,8 @@ def cli() -> None:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
     configure_logging("warning", "console")
     quick = args.quick or os.environ.get("BENCH_QUICK") == "1"
-    asyncio.run(main(Plan.make(quick, scenarios, transports, args.leak_requests)))
+    limits = {None: None, "both": ("off", "real"), "off": ("off",), "real": ("real",)}[args.slack_limits]
+    asyncio.run(main(Plan.make(quick, scenarios, transports, args.leak_requests, limits, args.loop)))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from bot.services.incidents import IncidentService
 from bot.slack.admission import admission_middleware
 from bot.slack.asker import asker_of, log_failure, notice_for, remember, tell
 from bot.slack.delivery import dedupe_middleware, delivery_kind, drop_nul_characters, malformed
+from bot.slack.priority import person_first_middleware
 from handlers import build_catalogue, register_all
 
 # Slack's own payloads are a few kB; anything near this is abuse, refused before parsing.
@@ -116,6 +117,7 @@ def build_bolt_app(runtime: Runtime) -> OpsbotApp:
         raise_error_for_unhandled_request=False,
     )
     app.use(dedupe_middleware(runtime.coordinator, runtime.metrics, settings.dedupe_ttl_seconds))
+    app.use(person_first_middleware)
     commands, services = build_catalogue(runtime.runbooks), runtime.services
     app.use(services_middleware(services, commands))
     app.use(admission_middleware(services.access, services.client, services.tasks, commands))

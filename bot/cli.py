@@ -48,9 +48,12 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 @cli.command()
 def serve() -> None:
     """Run the bot: Slack endpoint (or Socket Mode), /health, /ready and /metrics."""
+    from bot.server import loop_factory
     from bot.server import serve as serve_forever
 
-    _run(serve_forever(_settings()))
+    settings = _settings()
+    with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+        runner.run(serve_forever(settings))
 
 
 @cli.command()
@@ -91,9 +94,12 @@ def manifest(
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
 ) -> None:
     """Print the Slack app manifest with every command, scope and event the bot uses."""
-    from bot.manifest import manifest_yaml
+    from bot.manifest import insecure_url_warning, manifest_yaml
     from bot.runtime import load_runbooks_and_targets
 
+    warning = insecure_url_warning(request_url, socket_mode=socket_mode)
+    if warning is not None:
+        typer.echo(warning, err=True)
     runbooks, _ = load_runbooks_and_targets(_settings())
     text = manifest_yaml(runbooks, request_url, socket_mode=socket_mode)
     if out is None:

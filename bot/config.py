@@ -88,11 +88,19 @@ class Settings(BaseSettings):
     )
     alert_token_grafana: SecretStr | None = Field(None, validation_alias="OPSBOT_ALERT_TOKEN_GRAFANA")
     alert_token_generic: SecretStr | None = Field(None, validation_alias="OPSBOT_ALERT_TOKEN_GENERIC")
+    # A change to an alert group goes in the card's thread once the group has been quiet this long
+    # (merged with the changes before it): a storm gets one summary, not a reply per alert.
+    # Slack's published budgets times this: Slack grants some apps more; against an unlimited
+    # localslack (tests that are not about pacing) the bot need not pace itself either.
+    slack_budget_scale: float = Field(1.0, gt=0, le=1000, validation_alias="OPSBOT_SLACK_BUDGET_SCALE")
+    alert_settle_seconds: float = Field(45.0, ge=0, le=3600, validation_alias="OPSBOT_ALERT_SETTLE_SECONDS")
     # Alertmanager's API (v2) for silences created from alert cards; without it Silence is not offered.
     alertmanager_url: AnyUrl | None = Field(None, validation_alias="OPSBOT_ALERTMANAGER_URL")
     data_dir: Path = Field(Path(".opsbot"), validation_alias="OPSBOT_DATA_DIR")
     host: str = Field("127.0.0.1", validation_alias="OPSBOT_HOST")
     port: int = Field(3000, ge=0, le=65535, validation_alias="OPSBOT_PORT")
+    # `opsbot serve`'s event loop: uvloop (a dependency) costs less CPU per request than asyncio's own.
+    event_loop: str = Field("uvloop", pattern="^(uvloop|asyncio)$", validation_alias="OPSBOT_EVENT_LOOP")
     log_format: str = Field("auto", pattern="^(auto|json|console)$", validation_alias="OPSBOT_LOG_FORMAT")
     log_level: str = Field(
         "info", pattern="^(debug|info|warning|error)$", validation_alias="OPSBOT_LOG_LEVEL"

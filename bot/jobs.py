@@ -332,6 +332,10 @@ class JobQueue:
         log.info("job_cancelled" if cancelled else "job_not_cancelled", job_id=job_id)
         return cancelled
 
+    async def withdraw(self, job_id: int) -> bool:
+        """Cancel a job that has not started and delete it: it was a safety net that was not needed."""
+        return await self._jobs.cancel_job_by_id_async(job_id, delete_job=True)
+
     async def cancel_queued(self, queueing_lock: str) -> bool:
         """Cancel the job waiting under `queueing_lock`, if there is one."""
         waiting = await self._jobs.list_jobs_async(queueing_lock=queueing_lock, status="todo")

@@ -12,6 +12,16 @@ APP_NAME = "opsbot"
 PLACEHOLDER_URL = "https://opsbot.example.com/slack/events"
 
 
+def insecure_url_warning(request_url: str, *, socket_mode: bool = False) -> str | None:
+    """Slack only delivers to https request URLs; plain http works only against localslack on loopback."""
+    if socket_mode or not request_url.lower().startswith("http://"):
+        return None
+    return (
+        f"warning: Slack requires https request URLs; {request_url} only works with localslack "
+        "(loopback http). Use an https URL for a real Slack app."
+    )
+
+
 def build_manifest(
     runbooks: Catalogue, request_url: str = PLACEHOLDER_URL, *, socket_mode: bool = False
 ) -> dict[str, Any]:

@@ -31,6 +31,8 @@ class Metrics:
             ["method", "outcome"],
             registry=self.registry,
         )
+        self._outbound()
+        self._alerts()
         self.duplicate_deliveries = Counter(
             "opsbot_duplicate_deliveries",
             "Slack deliveries dropped because they were already handled (retries, redeliveries).",
@@ -48,6 +50,39 @@ class Metrics:
             registry=self.registry,
         )
 
+    def _outbound(self) -> None:
+        """The outbound scheduler's: waiting for Slack's budgets, merging, and Slack's 429s."""
+        self.slack_outbound_wait = Histogram(
+            "opsbot_slack_outbound_wait_seconds",
+            "Time a Web API call waited for its Slack budget, by whom it serves (person, announce, bulk).",
+            ["priority"],
+            buckets=(0.001, 0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+            registry=self.registry,
+        )
+        self.slack_outbound_queued = Gauge(
+            "opsbot_slack_outbound_queued",
+            "Web API calls waiting for their Slack budget now, by priority.",
+            ["priority"],
+            registry=self.registry,
+        )
+        self.slack_outbound_merged = Counter(
+            "opsbot_slack_outbound_merged",
+            "Message updates merged into a newer update of the same message while waiting.",
+            registry=self.registry,
+        )
+        self.slack_ratelimited = Counter(
+            "opsbot_slack_ratelimited",
+            "429 answers from Slack (each retried after Retry-After), by method.",
+            ["method"],
+            registry=self.registry,
+        )
+        self.slack_budget_shared = Gauge(
+            "opsbot_slack_budget_shared",
+            "1 while Slack budgets are kept in Redis for every replica, 0 while this replica keeps its own.",
+            registry=self.registry,
+        )
+
+    def _alerts(self) -> None:
         self.alert_notifications = Counter(
             "opsbot_alert_notifications",
             "Alert notifications by source and outcome (received, duplicate, routed, refused).",

@@ -14,6 +14,8 @@ open it in one of the `_open_*` steps and register the close there.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,9 +57,12 @@ from bot.services.reviews import ReviewService
 from bot.services.schedules import run_due
 from bot.services.timeline import TimelineService
 from bot.slack.asker import report_failure
-from bot.slack.client import InstrumentedWebClient, create_web_client
+from bot.slack.buckets import MemoryBuckets, RedisBuckets
+from bot.slack.budgets import budgets_for
+from bot.slack.client import DEFAULT_API_URL, InstrumentedWebClient, create_web_client
 from bot.slack.directory import Directory
 from bot.slack.outbox import Outbox
+from bot.slack.scheduler import OutboundScheduler
 from bot.store import migrations
 from bot.store.embedded import EmbeddedPostgres
 from bot.store.pool import create_pool
@@ -137,6 +142,9 @@ class Runtime:
             resources.push_async_callback(runtime.jobs.stop)
             await runtime.jobs.start()
             resources.push_async_callback(runtime._drain_tasks)
+            resources.push_async_callback(runtime.services.alerts.cards.close)
+            # Cards a replica left behind (it died between a change and its drawing) are drawn now.
+            runtime.tasks.spawn(runtime.services.alerts.cards.sweep(), name="alerts.cards.sweep")
             runtime._resources = resources.pop_all()
         return runtime
 
@@ -228,14 +236,12 @@ async def _open_clients(
     resources: AsyncExitStack, settings: Settings, targets: Targets, metrics: Metrics
 ) -> _Clients:
     """Slack's Web API client, coordination (Redis or in-process), actions and probes."""
-    slack = create_web_client(
-        settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
-        str(settings.slack_api_url) if settings.slack_api_url else None,
-        metrics,
-        settings.slack_timeout_seconds,
-    )
-    resources.push_async_callback(slack.close)
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    api_url = str(settings.slack_api_url) if settings.slack_api_url else None
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    scheduler = _outbound(redis_url, api_url, token, metrics, settings.slack_budget_scale)
+    slack = create_web_client(token, api_url, metrics, settings.slack_timeout_seconds, scheduler)
+    resources.push_async_callback(slack.close)
     coordinator = create_coordinator(redis_url, lambda redis: metrics.coordination_backend.set(int(redis)))
     resources.push_async_callback(coordinator.close)
     metrics.coordination_backend.set(1 if redis_url else 0)
@@ -248,6 +254,18 @@ async def _open_clients(
     return _Clients(slack=slack, coordinator=coordinator, executor=executor, runner=runner)
 
 
+def _outbound(
+    redis_url: str | None, api_url: str | None, token: str | None, metrics: Metrics, scale: float
+) -> OutboundScheduler:
+    """The Slack budgets: in Redis, shared by every replica of this app in this workspace (its
+    token and API address name the budget, never the token itself), or this process's own."""
+    budgets = functools.partial(budgets_for, scale=scale)
+    if redis_url is None:
+        return OutboundScheduler(MemoryBuckets(), metrics, budgets)
+    workspace = hashlib.sha256(f"{api_url or DEFAULT_API_URL}|{token or ''}".encode()).hexdigest()[:16]
+    return OutboundScheduler(RedisBuckets(redis_url, workspace), metrics, budgets)
+
+
 # --- building the services (construction only; nothing here opens a connection) -------------
 
 
@@ -258,8 +276,8 @@ def _assemble(
     incident_store = IncidentStore(pool)
     directory = Directory(slack)
     access = _access_gate(config, pool, slack, directory, incident_store)
-    diagnoses = _diagnoses(config, pool, clients, access)
     jobs = JobQueue(store.dsn)
+    diagnoses = _diagnoses(config, pool, clients, access, jobs)
     outbox = Outbox(slack, jobs)
     tasks = _tasks(metrics, slack)
     approvals = _approvals(config, store, clients, diagnoses, incident_store, directory)
@@ -322,6 +340,7 @@ def _alerts(
         incidents,
         metrics,
         silences=Silences(str(url)) if url is not None else None,
+        settle_seconds=settings.alert_settle_seconds,
     )
 
 
@@ -341,10 +360,12 @@ def _approval_desk(
 
 
 def _diagnoses(
-    config: BotConfig, pool: AsyncConnectionPool, clients: _Clients, access: AccessGate
+    config: BotConfig, pool: AsyncConnectionPool, clients: _Clients, access: AccessGate, jobs: JobQueue
 ) -> DiagnosisService:
     runner, coordinator, slack = clients.runner, clients.coordinator, clients.slack
-    return DiagnosisService(runner, coordinator, pool, catalogue=config.runbooks, client=slack, gate=access)
+    return DiagnosisService(
+        runner, coordinator, pool, catalogue=config.runbooks, client=slack, gate=access, jobs=jobs
+    )
 
 
 def _access_gate(
@@ -481,7 +502,8 @@ def _incidents(
 
 
 def _schedule(runtime: Runtime) -> None:
-    """The periodic jobs, registered before the queue starts: approval expiry and scheduled runbooks."""
+    """The periodic jobs, registered before the queue starts: approval expiry, scheduled runbooks and
+    alert cards left behind."""
     settings, desk = runtime.settings, runtime.services.approvals
 
     async def sweep_expired_approvals(tick: datetime) -> None:
@@ -493,6 +515,11 @@ def _schedule(runtime: Runtime) -> None:
 
     runtime.jobs.periodic("approvals.expire", settings.approval_sweep_cron, sweep_expired_approvals)
     runtime.jobs.periodic("runbooks.schedules", settings.schedule_tick_cron, scheduled_runbooks)
+
+    async def alert_cards_behind(tick: datetime) -> None:
+        await runtime.services.alerts.cards.sweep()
+
+    runtime.jobs.periodic("alerts.cards", "* * * * *", alert_cards_behind)
 
 
 # --- migrations -------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ import asyncio
 import gc
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import uvloop
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
@@ -66,6 +68,7 @@ class BotServer:
             "opsbot_ready",
             url=self.url,
             mode=self.mode,
+            event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
             startup_seconds=round(self.startup_seconds, 3),
             missing=self.settings.missing_for_slack(),
         )
@@ -89,6 +92,11 @@ class BotServer:
             await self.runtime.close()
             self.runtime = None
         log.info("opsbot_stopped")
+
+
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop `opsbot serve` runs on: uvloop's, or asyncio's own (None) for "asyncio"."""
+    return None if choice == "asyncio" else uvloop.new_event_loop
 
 
 async def serve(settings: Settings, *, announce: bool = True) -> None:

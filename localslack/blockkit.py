@@ -156,6 +156,15 @@ class Checker:
     def ident(self, parent: dict[str, Any], key: str, ptr: str) -> None:
         self.string(parent, key, ptr, limit=255)
 
+    def unique(self, seen: set[str], parent: Any, key: str, ptr: str) -> None:
+        """Slack refuses a block_id repeated in a message or view, and an action_id repeated in a block."""
+        value = parent.get(key) if isinstance(parent, dict) else None
+        if not isinstance(value, str):
+            return
+        if value in seen:
+            self.err(f'duplicate {key} "{value}"', f"{ptr}/{key}")
+        seen.add(value)
+
     def confirm(self, parent: dict[str, Any], ptr: str) -> None:
         if "confirm" not in parent:
             return
@@ -294,8 +303,10 @@ def _context(c: Checker, b: dict[str, Any], ptr: str) -> None:
 
 
 def _actions(c: Checker, b: dict[str, Any], ptr: str) -> None:
+    action_ids: set[str] = set()
     for i, raw in enumerate(c.array(b, "elements", ptr, limit=25, required=True, min_items=1)):
         c.element(raw, f"{ptr}/elements/{i}", ACTION_ELEMENTS)
+        c.unique(action_ids, raw, "action_id", f"{ptr}/elements/{i}")
 
 
 def _image(c: Checker, b: dict[str, Any], ptr: str) -> None:
@@ -350,6 +361,7 @@ def validate_blocks(blocks: Any, *, max_blocks: int = MESSAGE_MAX_BLOCKS, base: 
     if len(blocks) > max_blocks:
         c.err(f"no more than {max_blocks} items allowed", base)
     markdown_total = 0
+    block_ids: set[str] = set()
     for i, raw in enumerate(blocks):
         ptr = f"{base}/{i}"
         block = c.obj(raw, ptr)
@@ -360,6 +372,7 @@ def validate_blocks(blocks: Any, *, max_blocks: int = MESSAGE_MAX_BLOCKS, base: 
             c.err("failed to match all allowed schemas", ptr)
             continue
         c.ident(block, "block_id", ptr)
+        c.unique(block_ids, block, "block_id", ptr)
         check(c, block, ptr)
         if block.get("type") == "markdown" and isinstance(block.get("text"), str):
             markdown_total += len(block["text"])

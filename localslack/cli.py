@@ -19,15 +19,23 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="the app's /slack/events URL; without it deliveries use Socket Mode",
     )
+    p.add_argument(
+        "--no-rate-limits",
+        dest="rate_limits",
+        action="store_false",
+        help="answer every Web API call; by default Slack's rate limits apply (429 + Retry-After)",
+    )
     return p
 
 
-async def _serve(host: str, port: int, request_url: str | None) -> None:
+async def _serve(host: str, port: int, request_url: str | None, rate_limits: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with LocalSlack.running(host=host, port=port, request_url=request_url) as slack:
+    async with LocalSlack.running(
+        host=host, port=port, request_url=request_url, rate_limits=rate_limits
+    ) as slack:
         print(f"localslack listening on {slack.url}", flush=True)
         print(f"# open the Slack-like web client at {slack.url}/?as=alice", flush=True)
         print("# give the bot these environment variables:", flush=True)
@@ -35,6 +43,8 @@ async def _serve(host: str, port: int, request_url: str | None) -> None:
             print(f"{key}={value}", flush=True)
         mode = f"HTTP to {request_url}" if request_url else "Socket Mode"
         print(f"# deliveries: {mode}", flush=True)
+        limits = "Slack's (429 + Retry-After)" if rate_limits else "off (--no-rate-limits)"
+        print(f"# rate limits: {limits}", flush=True)
         await stop.wait()
     print("localslack stopped", flush=True)
 
@@ -42,7 +52,7 @@ async def _serve(host: str, port: int, request_url: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        asyncio.run(_serve(args.host, args.port, args.request_url))
+        asyncio.run(_serve(args.host, args.port, args.request_url, args.rate_limits))
     except ValueError as exc:
         print(f"localslack: {exc}", file=sys.stderr)
         return 2

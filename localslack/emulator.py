@@ -33,6 +33,7 @@ class LocalSlack(Queries, Driver):
     """A Slack workspace plus the Slack servers around it, for the unmodified slack_sdk/slack_bolt clients.
 
     Deliveries go to `request_url` over signed HTTP; with no request URL they go over Socket Mode.
+    The Web API keeps Slack's rate limits (localslack.limits) unless `rate_limits` is False.
     """
 
     def __init__(
@@ -43,10 +44,13 @@ class LocalSlack(Queries, Driver):
         host: str = "127.0.0.1",
         port: int = 0,
         request_url: str | None = None,
+        rate_limits: bool = True,
     ) -> None:
         if not _is_loopback(host):
             raise ValueError(f"LocalSlack only listens on loopback addresses, not {host!r}")
-        self._core = Core(state=Workspace(seed), timing=timing or Timing())
+        self._core = Core(
+            state=Workspace(seed), timing=timing or Timing(), faults=Faults(rate_limits=rate_limits)
+        )
         self._transport = Transport(self._core)
         self._transport.request_url = request_url
         self._host = host

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 JSON = dict[str, Any]
+
+SLACKBOT = "USLACKBOT"
+_AVATAR_SIZES = (24, 32, 48, 72, 192, 512)
 
 
 @dataclass
@@ -29,16 +33,34 @@ class User:
     def is_guest(self) -> bool:
         return self.is_restricted or self.is_ultra_restricted
 
+    @property
+    def _digest(self) -> str:
+        # Stable per user, so colour and avatar hash stay the same across runs like a real account's.
+        return hashlib.sha256(self.id.encode()).hexdigest()
+
     def to_api(self, *, stranger: bool = False) -> JSON:
-        """`stranger`: an outsider who shares no channel with the app, whom Slack marks is_stranger."""
+        """The full user object of users.info/list/lookupByEmail (docs.slack.dev users.info example);
+        `stranger`: an outsider who shares no channel with the app, whom Slack marks is_stranger."""
+        first, _, last = self.real_name.partition(" ")
         profile: JSON = {
+            "avatar_hash": self._digest[:12],
+            "status_text": "",
+            "status_emoji": "",
+            "status_expiration": 0,
+            "title": self.title,
+            "phone": "",
+            "skype": "",
+            "first_name": first,
+            "last_name": last,
             "real_name": self.real_name,
             "real_name_normalized": self.real_name,
             "display_name": self.display_name,
             "display_name_normalized": self.display_name,
-            "title": self.title,
             "team": self.team_id,
-            "image_48": f"https://avatars.localslack.invalid/{self.id}_48.png",
+            **{
+                f"image_{px}": f"https://avatars.localslack.invalid/{self.id}_{px}.png"
+                for px in _AVATAR_SIZES
+            },
         }
         if self.email:
             profile["email"] = self.email
@@ -49,10 +71,12 @@ class User:
             "team_id": self.team_id,
             "name": self.name,
             "deleted": False,
+            "color": self._digest[:6],
             "real_name": self.real_name,
             "tz": self.tz,
             "tz_label": self.tz,
             "tz_offset": 0,
+            "profile": profile,
             "is_admin": self.is_admin,
             "is_owner": False,
             "is_primary_owner": False,
@@ -61,7 +85,9 @@ class User:
             "is_bot": self.is_bot,
             "is_app_user": False,
             "updated": 0,
-            "profile": profile,
+            "is_email_confirmed": bool(self.email),
+            "who_can_share_contact_card": "EVERYONE",
+            "has_2fa": False,
         } | ({"is_stranger": True} if stranger else {})
 
     def profile_api(self) -> JSON:
@@ -80,6 +106,8 @@ class UserGroup:
     created: int = field(default_factory=lambda: int(time.time()))
 
     def to_api(self, include_users: bool = False) -> JSON:
+        """The usergroup object of usergroups.list (docs.slack.dev example); seeded groups are never
+        edited, so they were last updated when created, by Slackbot."""
         out: JSON = {
             "id": self.id,
             "team_id": self.team_id,
@@ -87,7 +115,15 @@ class UserGroup:
             "name": self.name,
             "description": self.description,
             "handle": self.handle,
+            "is_external": False,
             "date_create": self.created,
+            "date_update": self.created,
+            "date_delete": 0,
+            "auto_type": None,
+            "created_by": SLACKBOT,
+            "updated_by": SLACKBOT,
+            "deleted_by": None,
+            "prefs": {"channels": [], "groups": []},
             "user_count": len(self.users),
         }
         if include_users:

@@ -184,6 +184,9 @@ def bot_env(slack: LocalSlack, database_url: str, data_dir: Path, **extra: str) 
         "DATABASE_URL": database_url,
         "OPSBOT_PORT": "0",
         "OPSBOT_DATA_DIR": str(data_dir),
+        # A group's thread digest waits 45 s for a storm to settle; tests that do not study that
+        # settling read each change at once (tests/alerts/test_alert_cards.py studies it).
+        "OPSBOT_ALERT_SETTLE_SECONDS": "0",
         **extra,
     }
 

@@ -6,10 +6,16 @@ organisation: a `team_id` that is not ours, ours being `auth.test`'s); a channel
 per channel for `ttl_seconds` (45 s), so a click a minute after a request is judged on fresh
 facts while a burst of commands costs one lookup. A lookup that fails raises `FactsUnavailable`:
 callers fail closed.
+
+Lookups run before the ack, and `users.info` is tier 4 (about 100 a minute): two hundred people
+seen for the first time in one second would wait two minutes for it. So concurrent lookups of one
+person share one call, and when several new people are waiting at once they are answered from
+`users.list` pages (200 people a call) instead, until each of them is found.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Any, Literal
@@ -26,6 +32,10 @@ ChannelKind = Literal["public", "private", "im", "mpim"]
 # chat.postMessage to a user id opens (or uses) the bot's DM with that user.
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
+# New people waiting at once from which a users.list sweep answers them, and its page size and length.
+SWEEP_AT = 4
+SWEEP_PAGE = 200
+SWEEP_PAGES = 10
 
 
 class FactsUnavailable(Exception):
@@ -74,23 +84,68 @@ class Facts:
         self._channels: dict[str, tuple[float, ChannelFacts]] = {}
         self._names: dict[str, tuple[float, str]] = {}
         self._workspace: Workspace | None = None
+        self._workspace_lock = asyncio.Lock()
+        self._asking: dict[str, asyncio.Future[PersonFacts]] = {}
+        self._sweep: asyncio.Future[None] | None = None
 
     def _fresh(self, fetched_at: float) -> bool:
         return time.monotonic() - fetched_at < self.ttl_seconds
 
     async def workspace(self) -> Workspace:
         """Our own workspace (its team id and name), asked once: it does not change while we run."""
-        if self._workspace is None:
-            answer = await self._call("person", "auth_test")
-            self._workspace = Workspace(team_id=str(answer["team_id"]), name=str(answer.get("team") or ""))
+        async with self._workspace_lock:
+            if self._workspace is None:
+                answer = await self._call("person", "auth_test")
+                self._workspace = Workspace(
+                    team_id=str(answer["team_id"]), name=str(answer.get("team") or "")
+                )
         return self._workspace
 
     async def person(self, user_id: str) -> PersonFacts:
-        cached = self._people.get(user_id)
-        if cached is not None and self._fresh(cached[0]):
-            return cached[1]
+        if self._known(user_id):
+            return self._people[user_id][1]
+        asking = self._asking.get(user_id)
+        if asking is None:
+            asking = asyncio.ensure_future(self._ask(user_id))
+            self._asking[user_id] = asking
+            asking.add_done_callback(lambda _: self._asking.pop(user_id, None))
+        return await asyncio.shield(asking)
+
+    async def _ask(self, user_id: str) -> PersonFacts:
         ours = (await self.workspace()).team_id
+        if self._sweep is not None or len(self._asking) >= SWEEP_AT:
+            if self._sweep is None:
+                self._sweep = asyncio.ensure_future(self._sweep_directory(ours))
+                self._sweep.add_done_callback(self._swept)
+            await asyncio.shield(self._sweep)
+            if self._known(user_id):
+                return self._people[user_id][1]
         user = (await self._call("person", "users_info", user=user_id)).get("user") or {}
+        return self._remember(user_id, user, ours)
+
+    async def _sweep_directory(self, ours: str) -> None:
+        """Read users.list pages until everyone waiting is known (or the pages run out)."""
+        cursor: str | None = None
+        for _ in range(SWEEP_PAGES):
+            try:
+                page = await self._call("person", "users_list", limit=SWEEP_PAGE, cursor=cursor)
+            except FactsUnavailable:
+                return  # each of them asks users.info instead
+            for member in page.get("members") or []:
+                if isinstance(member, dict) and member.get("id"):
+                    self._remember(str(member["id"]), member, ours)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None or all(self._known(user) for user in self._asking):
+                return
+
+    def _swept(self, _: asyncio.Future[None]) -> None:
+        self._sweep = None
+
+    def _known(self, user_id: str) -> bool:
+        cached = self._people.get(user_id)
+        return cached is not None and self._fresh(cached[0])
+
+    def _remember(self, user_id: str, user: dict[str, Any], ours: str) -> PersonFacts:
         team = str(user.get("team_id") or "")
         facts = PersonFacts(
             user_id=user_id,

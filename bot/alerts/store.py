@@ -1,9 +1,13 @@
-"""Alert groups, their alerts and their events in PostgreSQL (migration 0009).
+"""Alert groups, their alerts and their events in PostgreSQL (migrations 0009 and 0010).
 
 Every change to a group happens inside `GroupStore.locked…`: one transaction holding the group's
 row lock. `locked_for` creates the row or locks the existing one in the same statement
 (`INSERT … ON CONFLICT DO UPDATE`), so two Alertmanager peers, a retry and two opsbot replicas
-delivering the same group queue behind each other: the first posts the card, the others find it.
+delivering the same group queue behind each other. Every change bumps the group's `version`.
+
+The card is drawn outside that lock (Slack's budget may keep it waiting), under a short lease
+instead (`claim_paint` … `painted`): one replica draws a group's card at a time, and it records
+which version it drew.
 """
 
 from __future__ import annotations
@@ -90,6 +94,9 @@ class AlertGroup(BaseModel):
     diagnosed_severity: str | None
     declare_claimed: bool
     flapping: bool
+    version: int = 1
+    drawn_version: int = 0
+    card_claimed: bool = False
     # Only `locked_for` reads it: whether its upsert inserted the row (PostgreSQL's xmax = 0).
     created: bool = False
 
@@ -152,7 +159,9 @@ class LockedGroup:
             raise ValueError(f"not settable on an alert group: {sorted(unknown)}")
         assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(name)) for name in fields)
         values = [Jsonb(v) if name in _JSON_COLUMNS else v for name, v in fields.items()]
-        query = sql.SQL("UPDATE alert_groups SET {} WHERE id = %s RETURNING *").format(assignments)
+        query = sql.SQL("UPDATE alert_groups SET {}, version = version + 1 WHERE id = %s RETURNING *").format(
+            assignments
+        )
         async with self.conn.cursor(row_factory=class_row(AlertGroup)) as cur:
             await cur.execute(query, (*values, self.group.id))
             updated = await cur.fetchone()
@@ -168,12 +177,18 @@ class LockedGroup:
         fingerprint: str | None = None,
         actor: str | None = None,
         posted: bool = False,
+        pending: bool = False,
     ) -> None:
+        """Record an event; `pending` ones wait to be posted in the card's thread, merged."""
         await self.conn.execute(
-            """INSERT INTO alert_events (group_id, kind, fingerprint, actor, text, posted)
-               VALUES (%s, %s, %s, %s, %s, %s)""",
-            (self.group.id, kind, fingerprint, actor, text, posted),
+            """INSERT INTO alert_events (group_id, kind, fingerprint, actor, text, posted, pending)
+               VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+            (self.group.id, kind, fingerprint, actor, text, posted, pending),
         )
+        if pending:
+            await self.conn.execute(
+                "UPDATE alert_groups SET version = version + 1 WHERE id = %s", (self.group.id,)
+            )
 
     async def posts_since(self, seconds: float) -> int:
         """Thread replies posted for this group in the last `seconds` (the flapping budget)."""
@@ -223,6 +238,111 @@ class AlertStore:
         async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(AlertGroup)) as cur:
             await cur.execute("SELECT * FROM alert_groups WHERE id = %s", (group_id,))
             return await cur.fetchone()
+
+    # --- the card painter's side: a lease per group, never the row lock ---------------------
+
+    async def claim_paint(self, group_id: int, lease_seconds: float) -> AlertGroup | None:
+        """The group with a paint lease for the caller, or None while another painter holds one."""
+        async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(AlertGroup)) as cur:
+            await cur.execute(
+                """UPDATE alert_groups SET paint_lease = clock_timestamp() + make_interval(secs => %s)
+                   WHERE id = %s AND (paint_lease IS NULL OR paint_lease < clock_timestamp())
+                   RETURNING *""",
+                (lease_seconds, group_id),
+            )
+            return await cur.fetchone()
+
+    async def claim_card(self, group_id: int) -> None:
+        """Note that the first card is being posted, before posting it (a later painter looks first)."""
+        async with self._pool.connection() as conn:
+            await conn.execute("UPDATE alert_groups SET card_claimed = true WHERE id = %s", (group_id,))
+
+    async def painted(self, group_id: int, version: int, **card: str | None) -> None:
+        """Record the version drawn (and the card's channel, ts or hash) and give up the lease."""
+        names = [name for name in ("channel_id", "card_ts", "card_hash") if name in card]
+        assignments = [sql.SQL("{} = %s").format(sql.Identifier(name)) for name in names]
+        query = sql.SQL(
+            "UPDATE alert_groups SET {}drawn_version = greatest(drawn_version, %s), paint_lease = NULL "
+            "WHERE id = %s"
+        ).format(sql.SQL("").join(a + sql.SQL(", ") for a in assignments))
+        async with self._pool.connection() as conn:
+            await conn.execute(query, (*(card[n] for n in names), version, group_id))
+
+    async def renew_paint(self, group_id: int, lease_seconds: float) -> None:
+        """A living painter's lease, extended while its calls wait for Slack's budget."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """UPDATE alert_groups SET paint_lease = clock_timestamp() + make_interval(secs => %s)
+                   WHERE id = %s AND paint_lease IS NOT NULL""",
+                (lease_seconds, group_id),
+            )
+
+    async def release_paint(self, group_id: int) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute("UPDATE alert_groups SET paint_lease = NULL WHERE id = %s", (group_id,))
+
+    async def alerts_of(self, group_id: int) -> list[StoredAlert]:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(StoredAlert)) as cur:
+            await cur.execute(
+                "SELECT * FROM alerts WHERE group_id = %s ORDER BY starts_at, fingerprint", (group_id,)
+            )
+            return await cur.fetchall()
+
+    async def version(self, group_id: int) -> tuple[int, int]:
+        """(version, drawn_version) of a group now."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT version, drawn_version FROM alert_groups WHERE id = %s", (group_id,)
+            )
+            row = await cur.fetchone()
+            return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    async def pending_changes(self, group_id: int) -> list[tuple[int, str, datetime]]:
+        """(id, text, at) of the thread replies still waiting, oldest first."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id, text, at FROM alert_events WHERE group_id = %s AND pending ORDER BY at, id",
+                (group_id,),
+            )
+            return [(int(i), str(t), a) for i, t, a in await cur.fetchall()]
+
+    async def mark_posted(self, event_ids: list[int], *, posted: bool) -> None:
+        """The pending events are dealt with: in one merged reply (`posted`) or kept unposted."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "UPDATE alert_events SET pending = false, posted = %s WHERE id = ANY(%s)", (posted, event_ids)
+            )
+
+    async def posts_since(self, group_id: int, seconds: float) -> int:
+        """Thread replies posted for this group in the last `seconds` (the flapping budget)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                """SELECT count(*) FROM alert_events
+                   WHERE group_id = %s AND posted AND at > clock_timestamp() - make_interval(secs => %s)""",
+                (group_id, seconds),
+            )
+            row = await cur.fetchone()
+            return int(row[0]) if row else 0
+
+    async def set_flapping(self, group_id: int, flapping: bool) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """UPDATE alert_groups SET flapping = %s, version = version + 1
+                   WHERE id = %s AND flapping <> %s""",
+                (flapping, group_id, flapping),
+            )
+
+    async def unpainted(self) -> list[int]:
+        """Groups whose card or thread is behind their state and nobody is drawing (the sweep's work)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                """SELECT g.id FROM alert_groups g
+                   WHERE (g.drawn_version < g.version
+                          OR EXISTS (SELECT 1 FROM alert_events e WHERE e.group_id = g.id AND e.pending))
+                     AND (g.paint_lease IS NULL OR g.paint_lease < clock_timestamp())
+                   ORDER BY g.id"""
+            )
+            return [int(r[0]) for r in await cur.fetchall()]
 
     async def events(self, group_id: int) -> list[tuple[str, str, bool]]:
         """(kind, text, posted) of a group's events, oldest first."""

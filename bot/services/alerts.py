@@ -2,9 +2,11 @@
 types, and — when its route says so — an incident; plus what the card's buttons do.
 
 `receive` does everything that must happen once under the group's row lock (`AlertStore.locked_for`):
-store the alerts, decide what changed, claim the diagnosis and an automatic declare, post or update
-the card, reply in its thread. The slow work it claimed (the diagnosis, declaring) runs after the
-commit, so a second replica waiting on the lock finds the card posted and the work claimed.
+store the alerts, decide what changed, claim the diagnosis and an automatic declare, note the
+changes for the card's thread. The card is drawn after the commit by `AlertCards`
+(`bot.services.alert_cards`), from the group's newest state whenever Slack's budget allows, so a
+notification never holds the lock (or Alertmanager's request) while Slack paces the bot. The slow
+work it claimed (the diagnosis, declaring) runs after the card exists.
 
 An alert never changes anything by itself: its diagnosis is read-only, and the actions the
 diagnosis offers still need a person to request them and another to approve.
@@ -37,16 +39,19 @@ from bot.render import alert as render
 from bot.runbooks.catalogue import Catalogue
 from bot.runbooks.commands import RunRequest
 from bot.runbooks.params import ParamError, bind_params
+from bot.services.alert_cards import AlertCards
 from bot.services.diagnoses import DiagnosisService
 from bot.services.incidents import IncidentService
 from bot.slack.asker import Asker, tell
-from bot.slack.post import PostFailed
+from bot.slack.priority import Priority, serving
 
 log = get_logger(__name__)
 
 SEVERITY_RANK = {"p0": 0, "p1": 1, "p2": 2, "p3": 3}
 DEFAULT_SEVERITY = "p2"  # a declared incident needs one; a route without a severity map gets this
 SILENCE_HOURS = {"1h": 1, "4h": 4, "resolved": 24 * 7}  # "until resolved" is expired when it resolves
+# How long a notification that needs the card (to diagnose in its thread) waits for it to be posted.
+CARD_PATIENCE_S = 150.0
 Outcome = Literal["new", "updated", "duplicate"]
 IncidentAction = Literal["declared", "attached", "offered", "none"]
 
@@ -101,6 +106,8 @@ class AlertService:
         silences: Silences | None = None,
         flap_posts: int = 5,
         flap_window_s: float = 600.0,
+        settle_seconds: float = 45.0,
+        card_wait_seconds: float = 2.0,
     ) -> None:
         self.store = store
         self._routes = routes
@@ -110,24 +117,46 @@ class AlertService:
         self._incidents = incidents
         self._metrics = metrics
         self._silences = silences
-        self._flap_posts = flap_posts
-        self._flap_window_s = flap_window_s
+        self._card_wait = card_wait_seconds
+        self.cards = AlertCards(
+            store,
+            client,
+            metrics,
+            self._view,
+            settle_seconds=settle_seconds,
+            flap_posts=flap_posts,
+            flap_window_s=flap_window_s,
+        )
 
     # --- receiving -----------------------------------------------------------------------------
 
     async def receive(self, notification: Notification) -> ReceiveResult:
-        """Store the notification in its group and bring the card up to date (once across replicas)."""
+        """Store the notification in its group and have the card brought up to date.
+
+        Returns once the card shows this notification (or after `card_wait_seconds`, while Slack's
+        budget keeps it waiting; the card is drawn all the same). Work that goes in the card's
+        thread (a diagnosis, an incident link) waits for the card to exist.
+        """
+        with serving(Priority.BULK):
+            return await self._receive(notification)
+
+    async def _receive(self, notification: Notification) -> ReceiveResult:
         started = time.monotonic()
         decision = self._routes.decide(notification, self._catalogue)
         async with self.store.locked_for(notification, decision) as locked:
             created = locked.created
             changes = await self._apply(locked, notification, decision)
             plan = await self._plan(locked, decision, changes)
-            await self._thread(locked, changes)
-            drawn = await self._draw(locked)
+            await self._note_changes(locked, changes)
             group = locked.group
+        self.cards.paint(group.id)
+        needs_card = plan.diagnose or plan.declare or plan.attach_to is not None
+        if needs_card:
+            group = await self.cards.until_posted(group.id, CARD_PATIENCE_S) or group
+        drawn = await self.cards.until_drawn(group.id, group.version, self._card_wait)
+        group = drawn or group
         self._metrics.alert_card_latency.observe(time.monotonic() - started)
-        outcome: Outcome = "new" if created else ("updated" if changes.stored or drawn else "duplicate")
+        outcome: Outcome = "new" if created else ("updated" if changes.stored else "duplicate")
         self._metrics.alert_notifications.labels(notification.source, "routed").inc()
         if outcome == "duplicate":
             self._metrics.alert_notifications.labels(notification.source, "duplicate").inc()
@@ -241,74 +270,28 @@ class AlertService:
             await locked.update(declare_claimed=True)
         return plan
 
-    async def _thread(self, locked: LockedGroup, changes: Changes) -> None:
-        """One short reply per notification that changed the group, within the flapping budget."""
-        group = locked.group
-        lines = _change_lines(group, changes)
-        if not lines or group.card_ts is None or group.channel_id is None:
-            return
-        text = "\n".join(lines)
-        if await locked.posts_since(self._flap_window_s) >= self._flap_posts:
-            await locked.note("change", text)
-            if not group.flapping:
-                await locked.update(flapping=True)
-            return
-        await self._client.chat_postMessage(channel=group.channel_id, thread_ts=group.card_ts, text=text)
-        await locked.note("change", text, posted=True)
-        if group.flapping:
-            await locked.update(flapping=False)
+    async def _note_changes(self, locked: LockedGroup, changes: Changes) -> None:
+        """What changed, kept for the card's thread: posted merged once the group settles."""
+        lines = _change_lines(locked.group, changes)
+        if lines:
+            await locked.note("change", "\n".join(lines), pending=True)
 
-    async def _draw(self, locked: LockedGroup) -> bool:
-        """Post the card, or update it in place when what it shows changed; True if Slack was called."""
-        group = locked.group
-        alerts = await locked.alerts()
-        view = render.AlertCard(
+    def _view(self, group: AlertGroup, alerts: list[StoredAlert]) -> render.AlertCard:
+        return render.AlertCard(
             group=group,
             firing=sum(1 for a in alerts if a.status == "firing"),
             resolved=sum(1 for a in alerts if a.status == "resolved"),
             silence_offered=self._silence_offered(group),
         )
-        text, blocks = render.card_text(group), render.card(view)
-        digest = render.card_hash(text, blocks)
-        if group.card_ts is not None and group.channel_id is not None:
-            if digest == group.card_hash:
-                return False
-            await self._client.chat_update(
-                channel=group.channel_id, ts=group.card_ts, text=text, blocks=blocks
-            )
-            await locked.update(card_hash=digest)
-            return True
-        channel_id, ts = await self._post_card(group.channel, text, blocks)
-        await locked.update(channel_id=channel_id, card_ts=ts, card_hash=digest)
-        return True
 
-    async def _post_card(self, channel: str, text: str, blocks: list[dict[str, object]]) -> tuple[str, str]:
-        """Post in the route's channel (joining it when public); Slack's answer names its id."""
-        for attempt in (1, 2):
-            try:
-                response = await self._client.chat_postMessage(channel=channel, text=text, blocks=blocks)
-                return str(response["channel"]), str(response["ts"])
-            except SlackApiError as exc:
-                error = str(exc.response.get("error"))
-                if error != "not_in_channel" or attempt == 2:
-                    log.error("alert_card_not_posted", channel=channel, error=error)
-                    raise PostFailed(error) from None
-                await self._client.conversations_join(channel=await self._channel_id(channel))
-        raise PostFailed("unreachable")
+    async def _version(self, group_id: int) -> int:
+        version, _ = await self.store.version(group_id)
+        return version
 
-    async def _channel_id(self, channel: str) -> str:
-        """conversations.join takes an id; a route names the channel (`alerts` or `#alerts`)."""
-        if channel[:1] in ("C", "G") and channel.isupper():
-            return channel
-        cursor = None
-        while True:
-            page = await self._client.conversations_list(cursor=cursor, limit=200, exclude_archived=True)
-            for found in page.get("channels") or []:
-                if found.get("name") == channel.removeprefix("#"):
-                    return str(found["id"])
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                raise PostFailed("channel_not_found")
+    async def _redraw(self, group_id: int, version: int) -> None:
+        """After a person's change: the card drawn at their priority, waited for a moment."""
+        self.cards.paint(group_id)
+        await self.cards.until_drawn(group_id, version, self._card_wait)
 
     def _silence_offered(self, group: AlertGroup) -> bool:
         return self._silences is not None and group.source == "alertmanager"
@@ -373,7 +356,7 @@ class AlertService:
                     incident_id=incident.id, incident_channel=incident.channel_id, attach_offer=None
                 )
                 await locked.note("declared", f"Declared {incident.id}", actor=by)
-                await self._draw(locked)
+        await self._redraw(group.id, await self._version(group.id))
         await self._announce_link(group, incident, by=by, verb="declared")
         return incident
 
@@ -421,7 +404,8 @@ class AlertService:
                 raise AlertError(f"<@{group.acked_by}> already acknowledged this alert.")
             await locked.update(acked_by=asker.user, acked_at=datetime.now(UTC))
             await locked.note("acked", "Acknowledged", actor=asker.user)
-            await self._draw(locked)
+            version = locked.group.version
+        await self._redraw(group_id, version)
         await self._reply(group, f"👀 <@{asker.user}> acknowledged")
         await tell(
             self._client,
@@ -466,7 +450,8 @@ class AlertService:
                 await locked.note("attached", f"Attached to {incident.id}", actor=asker.user)
             else:
                 await locked.update(attach_offer=None)
-            await self._draw(locked)
+            version = locked.group.version
+        await self._redraw(group_id, version)
         if incident is None:
             raise AlertError("There is no open incident for this alert's service any more.")
         await self._announce_link(group, incident, by=asker.user, verb="attached")
@@ -496,7 +481,8 @@ class AlertService:
                 silence_until_resolved=choice == "resolved",
             )
             await locked.note("silenced", f"Silenced ({choice}) as {silence_id}", actor=asker.user)
-            await self._draw(locked)
+            version = locked.group.version
+        await self._redraw(group_id, version)
         await self._reply(
             group, f"🔕 <@{asker.user}> silenced this alert ({render.SILENCE_CHOICES[choice].lower()})"
         )
@@ -518,7 +504,8 @@ class AlertService:
                 silence_id=None, silenced_by=None, silence_until=None, silence_until_resolved=False
             )
             await locked.note("unsilenced", f"Expired silence {group.silence_id}", actor=asker.user)
-            await self._draw(locked)
+            version = locked.group.version
+        await self._redraw(group_id, version)
         await self._reply(group, f"🔔 <@{asker.user}> expired the silence")
         await tell(self._client, asker, "🔔 Silence expired.")
 

@@ -42,6 +42,7 @@ from bot.slack.client import InstrumentedWebClient
 from bot.slack.directory import Directory
 from bot.slack.outbox import Outbox
 from bot.slack.post import PostFailed, invite, post_message
+from bot.slack.priority import Priority, serving
 
 log = get_logger(__name__)
 
@@ -141,13 +142,16 @@ class ApprovalDesk:
             raise Refused("card_not_posted", f"I could not post the approval card ({exc.error}).") from None
         posted = await self.service.store.posted(record.id, ts) or record
         await self.update_card(posted)
-        await self._reach_approvers(posted, self.service.rule(runbook, action), action.title, ts)
         await tell(
             self._client,
             Asker(user=user, channel=record.channel),
             f"Requested {record.id}: *{escape(action.title)}*. "
             f"{approvals_wording(record.required_approvals)} from someone else before it runs.",
         )
+        # Calling the approvers is news for others, not the requester's answer (the card is): it
+        # waits behind people's answers for the channel's one post a second.
+        with serving(Priority.ANNOUNCE):
+            await self._reach_approvers(posted, self.service.rule(runbook, action), action.title, ts)
 
     async def _reach_approvers(self, record: ApprovalRecord, rule: Rule, title: str, card_ts: str) -> None:
         """Mention the rule's approvers in the card's thread; in an incident channel, invite those
@@ -202,14 +206,17 @@ class ApprovalDesk:
             return
         await self.update_card(finished)
         thread = finished.message_ts
-        # What ran and what changed must reach the channel even if Slack is down right now.
-        try:
-            await self._outbox.post(finished.channel, result_text(finished), thread_ts=thread)
-            comparison = before_after(finished)
-            if comparison:
-                await self._outbox.post(finished.channel, comparison, thread_ts=thread)
-        except SlackApiError as exc:
-            log.warning("approval_result_post_failed", request=finished.id, error=exc.response.get("error"))
+        # What ran and what changed must reach the channel even if Slack is down right now. The card
+        # shows the outcome to whoever clicked; the thread's account is news, paced behind answers.
+        with serving(Priority.ANNOUNCE):
+            try:
+                await self._outbox.post(finished.channel, result_text(finished), thread_ts=thread)
+                comparison = before_after(finished)
+                if comparison:
+                    await self._outbox.post(finished.channel, comparison, thread_ts=thread)
+            except SlackApiError as exc:
+                error = exc.response.get("error")
+                log.warning("approval_result_post_failed", request=finished.id, error=error)
 
     async def list_pending(self, asker: Asker) -> None:
         """`/approvals`: what waits in this channel, with Cancel for the asker's own requests."""

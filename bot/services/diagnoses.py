@@ -4,11 +4,15 @@
 an incident's severity checklist, a schedule — so each gets the same reading-policy check (who may
 see it where, to the channel or only to the asker, redacted or not), card, overflow file and record.
 A run nobody asked for (a schedule, an alert: no asker) puts what it could not see in its
-notification text, since no one is watching the card when it lands.
+notification text, since no one is watching the card when it lands. A person's diagnosis has a
+take-over job behind it (`bot.services.diagnosis_takeover`), so a replica dying after the ack does
+not leave the command unanswered.
 """
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -18,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access.gate import AccessGate
 from bot.coordination import Coordinator
+from bot.jobs import JobQueue
 from bot.logs import get_logger
 from bot.probes import ProbeRunner
 from bot.render.blocks import Block
@@ -27,10 +32,24 @@ from bot.runbooks.coalesce import DiagnosisCoalescer, coalesce_key
 from bot.runbooks.commands import RunRequest
 from bot.runbooks.engine import Diagnosis, diagnose
 from bot.runbooks.model import Runbook
+from bot.services.diagnosis_takeover import PACING_ALLOWANCE_S, Pending, TakeOver
 from bot.slack.asker import Asker, tell
+from bot.slack.client import InstrumentedWebClient
 from bot.slack.post import PostFailed, attach_file, post_message
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class _Card:
+    """A diagnosis delivered: where its card went (`ts` None: told to the asker, or not posted)."""
+
+    diagnosis: Diagnosis
+    shared: bool
+    requested_by: str | None
+    channel: str
+    ts: str | None
+    overflow: bool
 
 
 class DiagnosisService:
@@ -43,6 +62,7 @@ class DiagnosisService:
         catalogue: Catalogue | None = None,
         client: AsyncWebClient | None = None,
         gate: AccessGate | None = None,
+        jobs: JobQueue | None = None,
     ) -> None:
         self.runner = runner
         self.coalescer = DiagnosisCoalescer(coordinator)
@@ -50,6 +70,11 @@ class DiagnosisService:
         self._catalogue = catalogue
         self._client = client
         self._gate = gate
+        self._take_over = (
+            TakeOver(jobs, client, self._take_over_answer)
+            if jobs is not None and isinstance(client, InstrumentedWebClient)
+            else None
+        )
 
     def knows(self, runbook_id: str) -> bool:
         return self._catalogue is not None and self._catalogue.get(runbook_id) is not None
@@ -75,9 +100,52 @@ class DiagnosisService:
             raise RuntimeError("this DiagnosisService was built without a catalogue, client and gate")
         structlog.contextvars.bind_contextvars(runbook_id=request.runbook_id)
         runbook = self._catalogue.runbooks[request.runbook_id]
+        if asker is None or self._take_over is None:
+            card = await self._card(runbook, request.params, channel, asker, thread_ts, heading)
+        else:
+            pending = Pending.of(
+                uuid.uuid4().hex,
+                runbook.id,
+                request.params,
+                channel=channel,
+                thread_ts=thread_ts,
+                heading=heading,
+                asker=asker,
+            )
+            async with self._take_over.covering(pending, runbook.deadline_s + PACING_ALLOWANCE_S):
+                card = await self._card(
+                    runbook, request.params, channel, asker, thread_ts, heading, pending.post_id
+                )
+        return await self._finish(card, runbook)
+
+    async def _take_over_answer(self, pending: Pending, heading: str) -> None:
+        """The take-over job's answer: the same card, under the marker the lost one would have had."""
+        runbook = self._catalogue.get(pending.runbook_id) if self._catalogue else None
+        if runbook is None:
+            log.warning("diagnosis_take_over_runbook_gone", runbook_id=pending.runbook_id)
+            return
+        asker = pending.person()
+        card = await self._card(
+            runbook, pending.params, pending.channel, asker, pending.thread_ts, heading, pending.post_id
+        )
+        await self._finish(card, runbook)
+
+    async def _card(
+        self,
+        runbook: Runbook,
+        params: dict[str, Any],
+        channel: str,
+        asker: Asker | None,
+        thread_ts: str | None,
+        heading: str,
+        post_id: str | None = None,
+    ) -> _Card:
+        """The reading-policy check, the run, and the card posted (or told to the asker)."""
+        assert self._client is not None
+        assert self._gate is not None
         requested_by = asker.user if asker else None
         decision = await self._gate.reading(runbook, requested_by, channel)
-        diagnosis, shared = await self.run(runbook, request.params)
+        diagnosis, shared = await self.run(runbook, params)
         if decision.redact:
             diagnosis = self._gate.redact(diagnosis)
         structlog.contextvars.bind_contextvars(run_id=diagnosis.run_id)
@@ -87,31 +155,49 @@ class DiagnosisService:
         if decision.ephemeral and asker is not None:
             await tell(self._client, asker, text, blocks)
         else:
-            ts = await self._post(channel, text, blocks, thread_ts, asker)
-        if overflow and ts is not None:
+            ts = await self._post(channel, text, blocks, thread_ts, asker, post_id)
+        return _Card(diagnosis, shared, requested_by, channel, ts, overflow)
+
+    async def _finish(self, card: _Card, runbook: Runbook) -> Diagnosis:
+        """Long output attached in the card's thread, and the run recorded."""
+        assert self._client is not None
+        diagnosis = card.diagnosis
+        if card.overflow and card.ts is not None:
             await attach_file(
                 self._client,
-                channel,
-                ts,
+                card.channel,
+                card.ts,
                 f"{runbook.id}-{diagnosis.run_id}.md",
                 full_output(diagnosis, runbook),
                 f"{runbook.title}: full output",
             )
         try:
             await self.record(
-                diagnosis, shared=shared, requested_by=requested_by, channel=channel, message_ts=ts
+                diagnosis,
+                shared=card.shared,
+                requested_by=card.requested_by,
+                channel=card.channel,
+                message_ts=card.ts,
             )
         except Exception as exc:  # the card is out; losing the record must not hide it
             log.error("diagnosis_not_recorded", error=str(exc))
         return diagnosis
 
     async def _post(
-        self, channel: str, text: str, blocks: list[Block], thread_ts: str | None, asker: Asker | None
+        self,
+        channel: str,
+        text: str,
+        blocks: list[Block],
+        thread_ts: str | None,
+        asker: Asker | None,
+        post_id: str | None,
     ) -> str | None:
         """Post the card; if the channel refuses it, the asker gets it ephemerally (None: not posted)."""
         assert self._client is not None
         try:
-            return await post_message(self._client, channel, text, blocks, thread_ts=thread_ts)
+            return await post_message(
+                self._client, channel, text, blocks, thread_ts=thread_ts, post_id=post_id
+            )
         except PostFailed as exc:
             log.warning("diagnosis_post_failed", channel=channel, error=exc.error)
             if asker is not None:

@@ -1,6 +1,8 @@
 """The Slack Web API client: slack_sdk's AsyncWebClient with retries and per-method metrics.
 
-Retrying is only safe when Slack certainly did nothing (429, 5xx, a refused connection). A
+Every call goes out through the outbound scheduler (`bot.slack.scheduler`), which keeps Slack's
+budgets, serves a person first and retries 429s after their Retry-After. The client itself retries
+only what certainly did nothing (5xx, a refused connection). A
 timed-out or dropped chat.postMessage may already be in the channel, so every post carries a
 marker in its message metadata, and before posting again the client looks for that marker.
 """
@@ -16,7 +18,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.request import HttpRequest
@@ -26,6 +27,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.metrics import Metrics
+from bot.slack.buckets import MemoryBuckets
+from bot.slack.scheduler import NotSent, OutboundScheduler
 
 DEFAULT_API_URL = "https://slack.com/api/"
 POST_EVENT_TYPE = "opsbot_post"
@@ -62,17 +65,29 @@ class _ConnectionErrorsExceptPosts(AsyncConnectionErrorRetryHandler):
         return await super()._can_retry_async(state=state, request=request, response=response, error=error)
 
 
-class InstrumentedWebClient(AsyncWebClient):
-    """Counts every Web API call by method and outcome; retries 429s, 5xx and dropped connections."""
+def _argument(kwargs: dict[str, Any], name: str) -> str | None:
+    """An argument of a call, wherever the SDK put it (JSON body, form data or query string)."""
+    for part in ("json", "data", "params"):
+        found = kwargs.get(part)
+        if isinstance(found, dict) and found.get(name):
+            return str(found[name])
+    return None
 
-    def __init__(self, *, metrics: Metrics, **kwargs: Any) -> None:
+
+class InstrumentedWebClient(AsyncWebClient):
+    """Counts every Web API call by method and outcome, sends each through the outbound scheduler;
+    retries 5xx and dropped connections."""
+
+    def __init__(
+        self, *, metrics: Metrics, scheduler: OutboundScheduler | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self._metrics = metrics
+        self.scheduler = scheduler or OutboundScheduler(MemoryBuckets(), metrics)
         # Posts may name a channel (#incident-response); looking a post up needs the channel's id.
         self._channel_ids: dict[str, str] = {}
         self.retry_handlers: list[AsyncRetryHandler] = [
             _ConnectionErrorsExceptPosts(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
             AsyncServerErrorRetryHandler(max_retry_count=2),
         ]
 
@@ -131,10 +146,40 @@ class InstrumentedWebClient(AsyncWebClient):
         return None
 
     async def close(self) -> None:
+        await self.scheduler.close()
         if self.session is not None and not self.session.closed:
             await self.session.close()
 
     async def _counted(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
+        channel = _argument(kwargs, "channel")
+        # One channel, one budget, whether a call names it or gives its id (Slack paces the channel).
+        channel = self._channel_ids.get(channel, channel) if channel else channel
+        merge_key = None
+        if api_method == "chat.update":
+            ts = _argument(kwargs, "ts")
+            merge_key = f"{channel}:{ts}" if channel and ts else None
+        try:
+            return await self.scheduler.send(
+                api_method, channel, lambda: self._call(api_method, kwargs), merge_key=merge_key
+            )
+        except NotSent:
+            self._metrics.web_api_calls.labels(api_method, "not_sent").inc()
+            raise SlackApiError(  # type: ignore[no-untyped-call]
+                f"{api_method} not sent: Slack's rate limit held it too long", self._refused(api_method)
+            ) from None
+
+    def _refused(self, api_method: str) -> AsyncSlackResponse:
+        return AsyncSlackResponse(
+            client=self,
+            http_verb="POST",
+            api_url=f"{self.base_url}{api_method}",
+            req_args={},
+            data={"ok": False, "error": "ratelimited"},
+            headers={},
+            status_code=429,
+        )
+
+    async def _call(self, api_method: str, kwargs: dict[str, Any]) -> AsyncSlackResponse:
         try:
             response = await super().api_call(api_method, **kwargs)
         except SlackApiError as exc:
@@ -149,14 +194,24 @@ class InstrumentedWebClient(AsyncWebClient):
 
 
 def create_web_client(
-    token: str | None, api_url: str | None, metrics: Metrics, timeout: float = 10.0
+    token: str | None,
+    api_url: str | None,
+    metrics: Metrics,
+    timeout: float = 10.0,
+    scheduler: OutboundScheduler | None = None,
 ) -> InstrumentedWebClient:
     """Call from a running event loop: the client keeps one HTTP session (pooled keep-alive
-    connections) instead of opening a session per call, as slack_sdk does without one."""
+    connections) instead of opening a session per call, as slack_sdk does without one.
+    Without a `scheduler`, this process keeps Slack's budgets on its own."""
     base_url = api_url or DEFAULT_API_URL
     if not base_url.endswith("/"):
         base_url += "/"
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
     return InstrumentedWebClient(
-        token=token, base_url=base_url, metrics=metrics, timeout=int(timeout), session=session
+        token=token,
+        base_url=base_url,
+        metrics=metrics,
+        timeout=int(timeout),
+        session=session,
+        scheduler=scheduler,
     )

@@ -11,8 +11,10 @@ from aiohttp import web
 
 from localslack.core import Core
 from localslack.errors import SlackError
+from localslack.limits import PACED_PER_CHANNEL
 from localslack.model import JSON
 from localslack.recorder import ApiCall
+from localslack.state import NotFound
 from localslack.webapi.registry import METHODS, Call
 
 
@@ -94,7 +96,8 @@ class WebApi:
         if kind != spec.token:
             raise SlackError("not_allowed_token_type")
         headers = {"x-oauth-scopes": ",".join(app.scopes)} if kind == "bot" else {}
-        fault = self._core.faults.check(method)
+        paced = self._channel_id(args) if method in PACED_PER_CHANNEL else None
+        fault = self._core.faults.check(method, paced)
         if fault is not None:
             if fault.retry_after is not None:
                 headers["Retry-After"] = str(fault.retry_after)
@@ -104,6 +107,17 @@ class WebApi:
         except SlackError as exc:
             return _error_body(exc), 200, headers
         return {"ok": True, **result}, 200, headers
+
+    def _channel_id(self, args: dict[str, Any]) -> str | None:
+        """The channel a call names, by id whether it was written as an id, a name or a #name, so one
+        channel is one per-channel budget; a user id (the bot's DM) or an unknown name is its own key."""
+        ref = args.get("channel")
+        if not isinstance(ref, str) or not ref:
+            return None
+        try:
+            return self._core.state.channel(ref).id
+        except NotFound:
+            return ref
 
 
 def _error_body(exc: SlackError) -> JSON:

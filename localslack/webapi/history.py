@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import re
+
 from localslack.errors import SlackError
 from localslack.ids import ts_key
 from localslack.model import JSON, Message
 from localslack.webapi.paging import paginate
 from localslack.webapi.registry import Call, api_method
 
+# Slack takes a bound as a message ts ("1712345678.000100") or as whole seconds ("1712345678").
+_TS = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def _bound(call: Call, name: str) -> tuple[int, int] | None:
+    value = call.get(name)
+    if not value:
+        return None
+    if not _TS.fullmatch(value):
+        raise SlackError(f"invalid_ts_{name}")
+    return ts_key(value)
+
 
 def _window(call: Call, messages: list[Message]) -> list[Message]:
     """Applies oldest/latest; both bounds are exclusive unless `inclusive` is set, as Slack documents."""
     inclusive = call.flag("inclusive")
-    oldest = call.get("oldest")
-    latest = call.get("latest")
+    lo = _bound(call, "oldest")
+    hi = _bound(call, "latest")
     out = messages
-    if oldest:
-        lo = ts_key(oldest)
+    if lo is not None:
         out = [m for m in out if ts_key(m.ts) > lo or (inclusive and ts_key(m.ts) == lo)]
-    if latest:
-        hi = ts_key(latest)
+    if hi is not None:
         out = [m for m in out if ts_key(m.ts) < hi or (inclusive and ts_key(m.ts) == hi)]
     return out
 

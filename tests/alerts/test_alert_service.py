@@ -236,6 +236,44 @@ async def test_flapping_is_bounded_but_its_state_is_kept(slack: LocalSlack, runt
     assert sum(1 for kind, _, posted in events if kind == "change" and not posted) >= 3, "state still kept"
 
 
+async def test_a_storm_of_changes_becomes_one_reply_once_the_group_settles(
+    slack: LocalSlack,
+    database_url: str,
+    data_dir: Path,
+    targets_file: Path,
+    runbooks_dir: Path,
+    routes_file: Path,
+    app_db: str,
+) -> None:
+    add_alerts_channel(slack)
+    async with started_runtime(
+        slack,
+        database_url,
+        data_dir,
+        targets_file,
+        runbooks_dir,
+        routes_file,
+        OPSBOT_ALERT_SETTLE_SECONDS="1",
+    ) as runtime:
+        alerts = runtime.services.alerts
+        grown = [alert("a1")]
+        await alerts.receive(notification(*grown))
+        for n in range(2, 8):
+            grown.append(alert(f"a{n}", instance=f"db-{n}"))
+            await alerts.receive(notification(*grown))
+        [card] = cards(slack)
+
+        def changes() -> list[Message]:
+            return [m for m in slack.thread("alerts", card.ts) if m.text.startswith("🔥")]
+
+        assert changes() == [], "nothing is said while the group is still changing"
+        [reply] = await slack.wait_for(lambda: changes() or None, timeout=10)
+        assert reply.text.splitlines() == [f"🔥 New alert: `instance=db-{n}`" for n in range(2, 8)]
+        await asyncio.sleep(1.5)
+        assert len(changes()) == 1, "the settled changes are said once"
+        assert "7 firing · 0 resolved" in str(cards(slack)[0].blocks)
+
+
 async def test_warn_to_crit_rediagnoses_once(slack: LocalSlack, runtime: Runtime) -> None:
     alerts = runtime.services.alerts
     await alerts.receive(notification(alert("a1")))

@@ -48,10 +48,17 @@ async def request_action(
     approvals = await slack.wait_for(
         lambda: len(cards(slack, "Approval needed")) > before and cards(slack, "Approval needed"), timeout=15
     )
-    # The requester's receipt is the request's last step: after it, nothing of the request is still
-    # being posted (the approvers' mention), so a fault a test injects next meets only what it means to.
-    await slack.wait_for(lambda: len(_receipts(slack, user)) > receipts, timeout=15)
-    return approvals[-1]
+    receipt = (await slack.wait_for(lambda: _receipts(slack, user)[receipts:], timeout=15))[-1]
+    # The approvers' mention in the card's thread is the request's last step (it waits behind the
+    # requester's receipt): after it nothing of the request is still being posted, so a fault a test
+    # injects next meets only what it means to.
+    request_id = receipt.split()[1].rstrip(".:")
+    card = approvals[-1]
+    mention = f"{request_id} waits for you"
+    await slack.wait_for(
+        lambda: [m for m in slack.thread("incident-response", card.ts) if mention in m.text], timeout=15
+    )
+    return card
 
 
 def _receipts(slack: LocalSlack, user: str) -> list[str]:

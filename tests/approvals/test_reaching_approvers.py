@@ -165,3 +165,33 @@ async def test_a_risky_request_that_would_affect_nothing_is_refused(
             )
         ).fetchone()
     assert requests == (0,) and refused == (1,)
+
+
+def _served(bot: BotServer, priority: str) -> float:
+    """Web API calls the bot's outbound scheduler has let through at `priority` so far."""
+    assert bot.runtime is not None
+    for metric in bot.runtime.metrics.slack_outbound_wait.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_count") and sample.labels.get("priority") == priority:
+                return sample.value
+    return 0.0
+
+
+async def test_the_mention_and_the_runs_account_wait_behind_answers_as_news(
+    slack: LocalSlack, approvals_bot: BotServer
+) -> None:
+    """The card answers the requester and the clicker; calling the approvers and the run's account in
+    the thread are news for the channel, so under Slack's one post a second they let people's
+    answers (a `/db` card, the next request's card) go first (issue #19)."""
+    before = _served(approvals_bot, "announce")
+    card = await requested(slack, "incident-response", "record")
+    await slack.wait_for(
+        lambda: [m for m in slack.thread("incident-response", card.ts) if "<!subteam^S0APPROVERS>" in m.text],
+        timeout=10,
+    )
+    await slack.click("bob", card, button(card, "approval_approve"))
+    await slack.wait_for(
+        lambda: [m for m in slack.thread("incident-response", card.ts) if "succeeded" in m.text], timeout=15
+    )
+    assert _served(approvals_bot, "announce") - before >= 2
+    assert "Done" in text_of(slack.message("incident-response", card.ts).blocks)

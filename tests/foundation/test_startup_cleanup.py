@@ -19,11 +19,23 @@ import psutil
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg_pool import PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from bot.config import ConfigError, load_settings
 from bot.runtime import Runtime
 from bot.store.embedded import EmbeddedPostgres
+
+
+@pytest.fixture(autouse=True)
+def pools_give_up_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """psycopg_pool waits 30 s for a pool's first connections (procrastinate opens the job queue's
+    without a timeout of its own); the failure these tests need comes just as surely after 2 s."""
+    original = AsyncConnectionPool.open
+
+    async def open_within_2s(self: AsyncConnectionPool, wait: bool = False, timeout: float = 30.0) -> None:
+        await original(self, wait=wait, timeout=min(timeout, 2.0))
+
+    monkeypatch.setattr(AsyncConnectionPool, "open", open_within_2s)
 
 
 @pytest.fixture

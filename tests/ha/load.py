@@ -154,7 +154,7 @@ async def pinner(slack: LocalSlack, ledger: Ledger, deadline: float) -> None:
             ledger.replays.append(await slack.replay_last())
         ledger.pinned.append((channel.id, message.ts))
 
-    await until(deadline, pin, pause=0.7)
+    await until(deadline, pin, pause=1.5)
 
 
 def notification(n: int) -> tuple[str, bytes]:

@@ -77,6 +77,11 @@ async def test_scripted_incident_review_has_the_facts_in_every_section(
         await slack.slash("alice", name, "/incident root-cause connection pool leak in the checkout worker")
         await slack.slash("alice", name, "/incident resolve pool fixed and verified")
         await slack.wait_for(lambda: "resolved" in slack.channel(name).topic["value"], timeout=10)
+        # As a person would, ask for the review once the announcements are in the channel: they go
+        # out at Slack's pace of one post a second per channel.
+        await slack.wait_for(
+            lambda: [m for m in slack.messages(name) if "resolved* by" in m.text], timeout=15
+        )
 
         await slack.slash("alice", name, "/incident postmortem")
         review = await latest_file(slack, name, 1)
@@ -89,7 +94,10 @@ async def test_scripted_incident_review_has_the_facts_in_every_section(
                 await conn.execute("SELECT finished_at FROM approval_requests WHERE state = 'succeeded'")
             ).fetchone()
             assert done is not None
-        resolve_message = next(m.text for m in slack.messages(name) if "resolved* by" in m.text)
+        # Posts in one channel go at Slack's pace of one a second: the topic can change first.
+        resolve_message = (
+            await slack.wait_for(lambda: [m.text for m in slack.messages(name) if "resolved* by" in m.text])
+        )[0]
 
         assert f"# Incident Review - {declared:%Y-%m-%d %H:%M} — {incident_id}: checkout is down" in review
         assert f'P0 incident {incident_id}, "checkout is down", declared by @alice' in review

@@ -108,9 +108,16 @@ def module_app_db_url(pg_admin_url: str) -> Iterator[str]:
     yield from _fresh_database(pg_admin_url)
 
 
+# The Slack beside the module's bots is unlimited (see module_slack): they need not pace themselves.
+UNPACED = {"OPSBOT_SLACK_BUDGET_SCALE": "100"}
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def module_slack() -> AsyncIterator[LocalSlack]:
-    async with LocalSlack.running(opsbot_seed(), timing=RELAXED) as emulator:
+    # Unlimited on purpose: the fuzzers send hundreds of commands and clicks through one workspace
+    # in a minute, far beyond Slack's per-minute budgets; what they test is that nothing typed
+    # breaks or leaks, and pacing under the real limits is tested in tests/outbound.
+    async with LocalSlack.running(opsbot_seed(), timing=RELAXED, rate_limits=False) as emulator:
         yield emulator
 
 
@@ -151,6 +158,7 @@ async def catalogue_bot(
             OPSBOT_TARGETS=str(sick_system.targets_file),
             OPSBOT_RUNBOOKS=str(RUNBOOKS),
             OPSBOT_POLICY=str(policy),
+            **UNPACED,
             **QUIET_SCHEDULES,
         ) as server:
             yield server

@@ -25,7 +25,7 @@ from localslack import LocalSlack, Message
 from tests.approvals.helpers import button, text_of
 from tests.conftest import running_bot
 from tests.security import forge
-from tests.security.conftest import QUIET_SCHEDULES
+from tests.security.conftest import QUIET_SCHEDULES, UNPACED
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -86,6 +86,7 @@ async def bot(
         OPSBOT_RUNBOOKS=str(directory / "runbooks"),
         OPSBOT_POLICY=str(directory / "policy.yml"),
         OPSBOT_TARGETS=str(directory / "targets.yml"),
+        **UNPACED,
         **QUIET_SCHEDULES,
     ) as server:
         yield server

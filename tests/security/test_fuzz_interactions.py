@@ -180,6 +180,9 @@ async def _keep_open(slack: LocalSlack, world: World) -> None:
     """A resolved incident's buttons answer "resolved" and do nothing (issue #16): once a fuzzed
     resolve form has resolved the world's incident, the forms behind its buttons need a new one."""
     assert world.bot.runtime is not None
+    # A resolve form submitted by the example before may still be resolving it in the background.
+    registry = world.bot.runtime.metrics.registry
+    await slack.wait_for(lambda: registry.get_sample_value("opsbot_background_tasks") == 0, timeout=15)
     found = await world.bot.runtime.incidents.store.get(world.incident_id)
     if found is not None and found.status != "resolved":
         return

@@ -21,7 +21,7 @@ from bot.server import BotServer
 from localslack import LocalSlack
 from tests.conftest import running_bot
 from tests.security import forge
-from tests.security.conftest import QUIET_SCHEDULES, RUNBOOKS, BotLogs, Effects, effects
+from tests.security.conftest import QUIET_SCHEDULES, RUNBOOKS, UNPACED, BotLogs, Effects, effects
 from tests.security.forge import FORM, JSON_TYPE, Body
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -39,6 +39,7 @@ async def bot(
         module_database_url,
         tmp_path_factory.mktemp("bot-data"),
         OPSBOT_RUNBOOKS=str(RUNBOOKS),
+        **UNPACED,
         **QUIET_SCHEDULES,
     ) as server:
         yield server

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 import psycopg
 import pytest
@@ -17,6 +19,20 @@ def text_of(blocks: object) -> str:
 
 def cards(slack: LocalSlack, channel: str = "incident-response") -> list[Message]:
     return [m for m in slack.messages(channel) if m.blocks and m.blocks[0].get("type") == "header"]
+
+
+async def recorded_run(database_url: str, timeout: float = 5.0) -> tuple[Any, ...] | None:
+    """The diagnosis run's row, waited for: it is written just after the card (it keeps the card's ts)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        while True:
+            cur = await conn.execute(
+                "SELECT runbook_id, overall, requested_by, message_ts, result->'checks' FROM diagnosis_runs"
+            )
+            row = await cur.fetchone()
+            if row is not None or asyncio.get_running_loop().time() > deadline:
+                return row
+            await asyncio.sleep(0.05)
 
 
 async def test_db_connections_posts_a_critical_card_with_counts_and_thresholds(
@@ -37,13 +53,8 @@ async def test_db_connections_posts_a_critical_card_with_counts_and_thresholds(
     assert "Idle connections holding pool slots" in text
     assert "critical if > 40 connections" in text
     assert "terminate_idle" in text, "the remediation is offered as a button"
-    async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        row = await (
-            await conn.execute(
-                "SELECT runbook_id, overall, requested_by, message_ts, result->'checks' FROM diagnosis_runs"
-            )
-        ).fetchone()
-    assert row is not None
+    row = await recorded_run(database_url)
+    assert row is not None, "the run is recorded right after its card is posted"
     assert row[:4] == ("db.connections", "crit", "U0ALICE", card.ts)
     idle_result = next(c for c in row[4] if c["check_id"] == "idle")
     assert idle_result["value"] >= 50

@@ -71,7 +71,11 @@ async def test_an_approved_action_runs_once_on_the_ssh_host(
     done = await card_state(slack, card, "✅ Done")
     assert "approved by <@U0BOB>" in text_of(done.blocks)
     assert (workdir / "marker-1").exists()
-    await slack.wait_for(lambda: len(slack.thread("incident-response", card.ts)) >= 2, timeout=10)
+    # The result and the checks after it are two posts in one thread: Slack paces them a second apart.
+    await slack.wait_for(
+        lambda: "Markers on the host" in " ".join(m.text for m in slack.thread("incident-response", card.ts)),
+        timeout=10,
+    )
     replies = " ".join(m.text for m in slack.thread("incident-response", card.ts))
     assert "succeeded" in replies
     assert "Markers on the host*: 0 → 1" in replies, replies
