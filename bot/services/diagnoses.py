@@ -159,18 +159,12 @@ class DiagnosisService:
         return _Card(diagnosis, shared, requested_by, channel, ts, overflow)
 
     async def _finish(self, card: _Card, runbook: Runbook) -> Diagnosis:
-        """Long output attached in the card's thread, and the run recorded."""
+        """The run recorded, then long output attached in the card's thread.
+
+        The record goes first: the timeline and the review read it, and an attachment can wait
+        seconds for Slack's budget."""
         assert self._client is not None
         diagnosis = card.diagnosis
-        if card.overflow and card.ts is not None:
-            await attach_file(
-                self._client,
-                card.channel,
-                card.ts,
-                f"{runbook.id}-{diagnosis.run_id}.md",
-                full_output(diagnosis, runbook),
-                f"{runbook.title}: full output",
-            )
         try:
             await self.record(
                 diagnosis,
@@ -181,6 +175,15 @@ class DiagnosisService:
             )
         except Exception as exc:  # the card is out; losing the record must not hide it
             log.error("diagnosis_not_recorded", error=str(exc))
+        if card.overflow and card.ts is not None:
+            await attach_file(
+                self._client,
+                card.channel,
+                card.ts,
+                f"{runbook.id}-{diagnosis.run_id}.md",
+                full_output(diagnosis, runbook),
+                f"{runbook.title}: full output",
+            )
         return diagnosis
 
     async def _post(

@@ -172,8 +172,14 @@ async def test_db_user_is_refused_in_public_to_a_member_and_redacted_for_on_call
     )[-1]
     shown = json.dumps(card.blocks)
     assert "email_changed:[email]" in shown and "jane.doe@example.com" not in shown, "shown, e-mail masked"
+    # The run is recorded just after its card is posted: wait for the row, then read it.
+    await eventually(lambda: _recorded(world, "db.user"), "the diagnosis was never recorded")
     stored = [row for row in await world.diagnosis_rows() if row[0] == "db.user"]
-    assert stored and "jane.doe@example.com" not in json.dumps(stored[-1][2]), "the record is redacted too"
+    assert "jane.doe@example.com" not in json.dumps(stored[-1][2]), "the record is redacted too"
+
+
+async def _recorded(world: World, runbook: str) -> bool:
+    return any(row[0] == runbook for row in await world.diagnosis_rows())
 
 
 def with_button(slack: LocalSlack, channel: str) -> list[Message]:

@@ -106,12 +106,13 @@ async def test_an_alert_becomes_a_diagnosed_card_is_silenced_and_resolves_with_n
         await slack.wait_for(lambda: _diagnosis(slack, cache, "cache.stats"), timeout=60)
 
         await slack.click("alice", cache, "alert_silence:1h")
-        silences = await alertmanager_get(alerting, "silences")
-        assert len(_silences_for(silences, "CacheHitRateLow")) == 1
-        assert _silences_for(silences, "ServiceDown") == []
+        # The click is acked first; the card says Silenced once Alertmanager has made the silence.
         await slack.wait_for(
             lambda: "Silenced" in json.dumps(slack.message(CHANNEL, cache.ts).blocks), timeout=10
         )
+        silences = await alertmanager_get(alerting, "silences")
+        assert len(_silences_for(silences, "CacheHitRateLow")) == 1
+        assert _silences_for(silences, "ServiceDown") == []
 
         sick_system.make_healthy()
         await slack.wait_for(lambda: "RESOLVED" in (slack.message(CHANNEL, down.ts).text or ""), timeout=60)

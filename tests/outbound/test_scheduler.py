@@ -59,8 +59,11 @@ async def test_a_burst_to_one_channel_is_paced_in_order_and_nothing_is_lost(slac
     assert all(call.status == 200 for call in posts), "the bot kept within the channel's pace"
     # Two of the burst of three (the last is kept for a person), then one about every 1.1 s.
     assert took >= 4.0
+    # Paced, not bunched: on average a post a second after the burst. A single gap may be shorter
+    # when the post before it was late on a loaded machine (the bucket keeps time, not the arrival).
     gaps = [b.at - a.at for a, b in itertools.pairwise(posts[1:])]
-    assert min(gaps) >= 0.9
+    assert sum(gaps) / len(gaps) >= 0.95, gaps
+    assert min(gaps) >= 0.5, gaps
 
 
 async def test_slack_refusing_harder_than_the_budget_is_retried_after_retry_after(slack: LocalSlack) -> None:
@@ -99,7 +102,7 @@ async def test_a_persons_post_overtakes_queued_bulk_posts_in_the_same_channel(sl
     texts = [m.text for m in slack.messages(channel)]
     # At most the two bulk posts the channel's burst let through at once: its last token was the person's.
     assert texts.index("your answer") <= 2, texts
-    assert answered < 0.5
+    assert answered < 1.0, "not behind the five bulk posts (over 4 s of the channel's pace)"
     assert sorted(t for t in texts if t.startswith("bulk")) == [f"bulk {n}" for n in range(5)]
 
 
@@ -134,7 +137,7 @@ async def test_a_persons_card_update_overtakes_a_queue_of_card_refreshes() -> No
         finally:
             await client.close()
         updates = [c.args.get("ts") for c in slack.calls("chat.update")]
-    assert answered < 0.2
+    assert answered < 1.0, "not behind the ten refreshes (3 s of the budget)"
     assert left_behind >= 6, "the refreshes were still queued when the person's update went"
     assert updates.index(cards[10]) <= 3, updates
 

@@ -91,7 +91,10 @@ async def test_declaring_while_the_store_is_down_says_so_and_leaves_nothing_behi
 
         await slack.slash("alice", "incident-response", "/incident declare p0 checkout is down")
         await slack.wait_for(lambda: len(_live_incident_channels(slack)) == 1, timeout=20)
-        stored = await _incidents(dsn)
+        # The channel is made first and the incident stored right after it.
+        async with asyncio.timeout(10):
+            while not (stored := await _incidents(dsn)):
+                await asyncio.sleep(0.05)
         assert len(stored) == 1
         assert stored[0][1] == _live_incident_channels(slack)[0].id
         assert stored[0][2] == 1, "the incident and its declared entry are stored together"

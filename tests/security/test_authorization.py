@@ -290,6 +290,9 @@ async def test_an_incident_card_copied_into_another_channel_drives_nothing(
             timeout=15,
         )
     )[-1]
+    # The declaration's last write (the topic, stored before it is set in Slack) is in: what the
+    # store holds now is what the copied card's clicks must leave alone.
+    await slack.wait_for(lambda: channel.topic["value"], timeout=15)
     async with await psycopg.AsyncConnection.connect(module_database_url) as conn:
         before = await (await conn.execute("SELECT * FROM incidents")).fetchall()
     copied = (await slack.post("carol", "general", "look at this", blocks=incident_card.blocks)).message
