@@ -36,5 +36,4 @@ def subscribed_events() -> list[str]:
 
 
 def register_all(app: AsyncApp, runbooks: Catalogue) -> None:
-    for module in MODULES:
-        register(app, module.listeners(runbooks))
+    register(app, [module.listeners(runbooks) for module in MODULES])

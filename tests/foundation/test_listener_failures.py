@@ -43,7 +43,7 @@ async def test_a_command_listener_that_raises_after_its_ack_answers_200_at_once_
     slack: LocalSlack, http_bot: BotServer
 ) -> None:
     assert http_bot.bolt is not None
-    register(http_bot.bolt, Listeners(commands={BROKEN_COMMAND: acks_then_raises}))
+    register(http_bot.bolt, [Listeners(commands={BROKEN_COMMAND: acks_then_raises})])
     status, _, seconds = await _post(
         http_bot, slack, forge.slash_command(slack, "alice", "general", BROKEN_COMMAND, "")
     )
@@ -57,7 +57,7 @@ async def test_a_command_listener_that_raises_before_its_ack_answers_200_with_th
     slack: LocalSlack, http_bot: BotServer
 ) -> None:
     assert http_bot.bolt is not None
-    register(http_bot.bolt, Listeners(commands={BROKEN_COMMAND: raises_before_ack}))
+    register(http_bot.bolt, [Listeners(commands={BROKEN_COMMAND: raises_before_ack})])
     status, body, _ = await _post(
         http_bot, slack, forge.slash_command(slack, "alice", "general", BROKEN_COMMAND, "")
     )
@@ -69,7 +69,7 @@ async def test_a_button_listener_that_raises_after_its_ack_answers_200(
     slack: LocalSlack, http_bot: BotServer
 ) -> None:
     assert http_bot.bolt is not None
-    register(http_bot.bolt, Listeners(actions=[("broken_button", acks_then_raises)]))
+    register(http_bot.bolt, [Listeners(actions=[("broken_button", acks_then_raises)])])
     payload = forge.button_click(slack, "alice", "general", "broken_button", "x")
     status, _, seconds = await _post(http_bot, slack, forge.interaction(payload))
     assert status == 200
