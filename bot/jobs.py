@@ -84,8 +84,10 @@ class JobQueueSettings(BaseModel):
     shutdown_grace: float = Field(default=10.0, ge=0)
     heartbeat_interval: float = Field(default=10.0, gt=0)
     # Well above the heartbeat interval: a worker declared dead while alive gets its jobs run twice.
-    stalled_after: float = Field(default=60.0, gt=0)
-    stalled_sweep_cron: str = "* * * * *"
+    # Not much more: a job whose replica died (an escalation, a take-over) waits this long plus a
+    # sweep before another replica runs it — under a minute, where a minute's sweep made it two.
+    stalled_after: float = Field(default=45.0, gt=0)
+    stalled_sweep_cron: str = "* * * * * */15"
     max_stalled_requeues: int = Field(default=3, ge=0)
     # Finished jobs (failed, cancelled, aborted; succeeded ones are deleted at once) kept this long.
     keep_finished_hours: int = Field(default=168, ge=1)

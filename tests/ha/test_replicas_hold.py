@@ -22,8 +22,8 @@ from tests.ha.figures import Figures, from_slack_and_proxy, from_store, pin_entr
 
 HA_SECONDS = float(os.environ.get("OPSBOT_HA_SECONDS", "30"))
 KILL_EVERY = 15.0
-# A job taken by a killed replica stays `doing` until the bot's stalled-job sweep (a minute after its
-# worker's last heartbeat, swept every minute) puts it back: the drain waits that long, no longer.
+# A job taken by a killed replica stays `doing` until the bot's stalled-job sweep (45 s after its
+# worker's last heartbeat, swept every 15 s) puts it back: the drain waits that long, no longer.
 STALLED_REQUEUE_S = 140.0
 LEFT_IN_QUEUE = (
     # A diagnosis whose replica was killed waits for its take-over job (due ~1 minute after the ack).
