@@ -55,10 +55,11 @@ async def test_replicas_killed_in_turns_under_load_lose_and_double_nothing(
     figures = Figures(seconds=HA_SECONDS)
     # An escalation whose replica was killed mid-job is run by another once the stalled-job sweep
     # requeues it: wait for every due one (a lost one never runs, and the check below fails).
-    await _due_escalations_run(database_url)
+    await _none_left(database_url, DUE_ESCALATIONS)
     await _resolve_all(slack, database_url)
-    # A diagnosis whose replica was killed after the ack is posted by its take-over job, once due.
-    await _drained(database_url)
+    # A diagnosis whose replica was killed after the ack is posted by its take-over job, once due:
+    # then no job is waiting or running and every alert card is drawn.
+    await _none_left(database_url, LEFT_IN_QUEUE)
     from_slack_and_proxy(figures, slack, ha_cluster, ledger)
     await from_store(figures, slack, ledger, database_url, app_db_url)
     await pin_entries(figures, ledger, database_url)
@@ -129,23 +130,12 @@ DUE_ESCALATIONS = (
 )
 
 
-async def _due_escalations_run(database_url: str) -> None:
+async def _none_left(database_url: str, count_sql: str) -> None:
+    """Wait until `count_sql` counts nothing, or the stalled-job sweep's time has passed."""
     deadline = time.monotonic() + STALLED_REQUEUE_S
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            row = await (await conn.execute(DUE_ESCALATIONS)).fetchone()
-            if row is not None and row[0] == 0:
-                return
-            await asyncio.sleep(0.5)
-
-
-async def _drained(database_url: str) -> None:
-    """Wait until no job is waiting or running and every alert card is drawn (or the stalled-job
-    sweep's time has passed)."""
-    deadline = time.monotonic() + STALLED_REQUEUE_S
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = await (await conn.execute(LEFT_IN_QUEUE)).fetchone()
+            row = await (await conn.execute(count_sql)).fetchone()
             if row is not None and row[0] == 0:
                 return
             await asyncio.sleep(0.5)
