@@ -184,6 +184,7 @@ def print_report(f: dict[str, Any]) -> None:
         [
             r["method"],
             r["calls"],
+            r.get("alert_channels", "-"),
             r["rate_limited"],
             r["failed"],
             r["budget_per_min"] or "-",
@@ -193,7 +194,7 @@ def print_report(f: dict[str, Any]) -> None:
     ]
     print_table(
         "Web API calls by the bot during the storm",
-        ["method", "calls", "429", "other failures", "budget/min", "peak/min"],
+        ["method", "calls", "to alert channels", "429", "other failures", "budget/min", "peak/min"],
         calls,
     )
     m = f["machine"]

@@ -80,7 +80,10 @@ def peak_per_minute(times: list[float]) -> int:
 
 
 def calls_by_method(calls: list[ApiCall], since: float) -> list[dict[str, Any]]:
-    """Per method from `since` (wall clock): calls, 429s, other failures, budget and peak per minute."""
+    """Per method from `since` (wall clock): calls, how many into the storm's alert channels (what
+    the alert cards spend of a workspace-wide budget, beside the person's work), 429s, other
+    failures, budget and peak per minute."""
+    alert_channels = {lane.channel_id for lane in LANES}
     recent = [c for c in calls if c.at >= since]
     rows = []
     for method, count in Counter(c.method for c in recent).most_common():
@@ -90,6 +93,7 @@ def calls_by_method(calls: list[ApiCall], since: float) -> list[dict[str, Any]]:
             {
                 "method": method,
                 "calls": count,
+                "alert_channels": sum(1 for c in mine if c.args.get("channel") in alert_channels),
                 "rate_limited": sum(1 for c in mine if c.status == 429),
                 "failed": sum(1 for c in mine if c.status != 429 and not c.ok),
                 "budget_per_min": budget_per_minute(method),

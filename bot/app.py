@@ -117,7 +117,7 @@ def build_bolt_app(runtime: Runtime) -> OpsbotApp:
         raise_error_for_unhandled_request=False,
     )
     app.use(dedupe_middleware(runtime.coordinator, runtime.metrics, settings.dedupe_ttl_seconds))
-    app.use(person_first_middleware)
+    app.use(person_first_middleware(runtime.slack.scheduler.person_in))
     commands, services = build_catalogue(runtime.runbooks), runtime.services
     app.use(services_middleware(services, commands))
     app.use(admission_middleware(services.access, services.client, services.tasks, commands))

@@ -28,7 +28,6 @@ from typing import Any
 
 import psycopg
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts.store import AlertGroup, AlertStore, StoredAlert
 from bot.logs import get_logger
@@ -54,7 +53,7 @@ class AlertCards:
     def __init__(
         self,
         store: AlertStore,
-        client: AsyncWebClient,
+        client: InstrumentedWebClient,
         metrics: Metrics,
         view: View,
         *,
@@ -155,8 +154,8 @@ class AlertCards:
                 return  # another painter holds the lease; it looks at the version after releasing it
             renewing = asyncio.ensure_future(self._keep_lease(group_id))
             try:
-                card = await self._draw(group)
-                wait = await self._thread(group, card)
+                drawn, card = await self._draw(group)
+                wait = await self._thread(drawn, card)
             except (SlackApiError, PostFailed, TimeoutError, OSError) as exc:
                 await self._store.release_paint(group_id)
                 log.warning("alert_card_not_drawn", group_id=group_id, error=str(exc))
@@ -167,13 +166,13 @@ class AlertCards:
                 raise
             finally:
                 renewing.cancel()
-            await self._store.painted(group_id, group.version, **card)
+            await self._store.painted(group_id, drawn.version, **card)
             async with self._rounds:
                 self._rounds.notify_all()
             if wait is not None:
                 asyncio.get_running_loop().call_later(wait, self.paint, group_id)
             version, _ = await self._store.version(group_id)
-            if version > group.version:
+            if version > drawn.version:
                 self._dirty.add(group_id)
 
     async def _keep_lease(self, group_id: int) -> None:
@@ -182,10 +181,15 @@ class AlertCards:
             with suppress(psycopg.Error, OSError):  # the store is away: the lease may lapse, not fail
                 await self._store.renew_paint(group_id, LEASE_SECONDS)
 
-    async def _draw(self, group: AlertGroup) -> dict[str, str | None]:
-        """Post or update the card if what it shows changed; the card columns to record."""
-        alerts = await self._store.alerts_of(group.id)
-        text, blocks = render.card_text(group), render.card(self._view(group, alerts))
+    async def _draw(self, group: AlertGroup) -> tuple[AlertGroup, dict[str, str | None]]:
+        """Post or update the card if what it shows changed: the group as drawn, and the card
+        columns to record.
+
+        An update is drawn again from the newest state when Slack's budget lets it go: in a storm
+        it waits about a minute for `chat.update`'s budget, and a card drawn before that wait would
+        show a minute-old state and need another minute-long turn to catch up.
+        """
+        text, blocks = await self._rendered(group)
         digest = render.card_hash(text, blocks)
         channel_id, ts = group.channel_id, group.card_ts
         if ts is None and group.card_claimed:
@@ -197,10 +201,27 @@ class AlertCards:
             # A group nobody has seen yet goes ahead of refreshes of cards people already have.
             with serving(Priority.ANNOUNCE):
                 channel_id, ts = await self._post_card(group, text, blocks)
-            return {"channel_id": channel_id, "card_ts": ts, "card_hash": digest}
-        if digest != group.card_hash or ts != group.card_ts:
-            await self._client.chat_update(channel=channel_id, ts=ts, text=text, blocks=blocks)
-        return {"channel_id": channel_id, "card_ts": ts, "card_hash": digest}
+            return group, {"channel_id": channel_id, "card_ts": ts, "card_hash": digest}
+        if digest == group.card_hash and ts == group.card_ts:
+            return group, {"channel_id": channel_id, "card_ts": ts, "card_hash": digest}
+        drawn: list[tuple[AlertGroup, str | None]] = [(group, group.card_hash)]
+
+        async def newest() -> dict[str, Any] | None:
+            latest = await self._store.get(group.id) or group
+            text, blocks = await self._rendered(latest)
+            digest = render.card_hash(text, blocks)
+            drawn[0] = (latest, digest)
+            if digest == group.card_hash and ts == group.card_ts:
+                return None
+            return {"text": text, "blocks": blocks}
+
+        await self._client.update_when_due(channel_id, ts, newest)
+        latest, shown = drawn[0]
+        return latest, {"channel_id": channel_id, "card_ts": ts, "card_hash": shown}
+
+    async def _rendered(self, group: AlertGroup) -> tuple[str, list[dict[str, Any]]]:
+        alerts = await self._store.alerts_of(group.id)
+        return render.card_text(group), render.card(self._view(group, alerts))
 
     async def _thread(self, group: AlertGroup, card: dict[str, str | None]) -> float | None:
         """Post the pending changes as one reply once settled; seconds until it may be, or None."""
@@ -247,8 +268,6 @@ class AlertCards:
 
     async def _find_card(self, group: AlertGroup) -> tuple[str, str] | None:
         """The card an earlier painter posted but did not live to record, if Slack has it."""
-        if not isinstance(self._client, InstrumentedWebClient):
-            return None
         channel = group.channel_id or await self._channel_id(group.channel)
         found = await self._client.find_post(channel, None, _post_id(group))
         if found is None:

@@ -24,7 +24,6 @@ from typing import Literal
 
 from pydantic import BaseModel
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.alerts.model import Alert, Notification, RouteDecision
 from bot.alerts.routes import AlertRoutes
@@ -43,6 +42,7 @@ from bot.services.alert_cards import AlertCards
 from bot.services.diagnoses import DiagnosisService
 from bot.services.incidents import IncidentService
 from bot.slack.asker import Asker, tell
+from bot.slack.client import InstrumentedWebClient
 from bot.slack.priority import Priority, serving
 
 log = get_logger(__name__)
@@ -98,7 +98,7 @@ class AlertService:
         store: AlertStore,
         routes: AlertRoutes,
         catalogue: Catalogue,
-        client: AsyncWebClient,
+        client: InstrumentedWebClient,
         diagnoses: DiagnosisService,
         incidents: IncidentService,
         metrics: Metrics,

@@ -129,19 +129,17 @@ class ApprovalDesk:
             channel_name=context.channel_name,
             thread_ts=context.thread_ts,
         )
+        card = (approval_text(record, action), approval_card(record, runbook, action))
         try:
-            ts = await post_message(
-                self._client,
-                record.channel,
-                approval_text(record, action),
-                approval_card(record, runbook, action),
-                post_id=card_post_id(record.id),
-            )
+            ts = await post_message(self._client, record.channel, *card, post_id=card_post_id(record.id))
         except PostFailed as exc:
             await self.service.store.cancel(record.id, user)
             raise Refused("card_not_posted", f"I could not post the approval card ({exc.error}).") from None
         posted = await self.service.store.posted(record.id, ts) or record
-        await self.update_card(posted)
+        # Redrawn only if someone acted on the card before its ts was stored: chat.update is tier 3,
+        # and its budget is what keeps alert cards current in a storm.
+        if (approval_text(posted, action), approval_card(posted, runbook, action)) != card:
+            await self.update_card(posted)
         await tell(
             self._client,
             Asker(user=user, channel=record.channel),

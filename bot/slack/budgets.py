@@ -68,13 +68,16 @@ class Budget:
     """A token bucket: `burst` calls at once, then one every `interval` seconds.
 
     `reserve` of the burst is kept for people: work nobody is waiting on (card refreshes,
-    announcements) may not take the last `reserve` tokens, so an answer to a person finds one.
+    announcements) may not take the last `reserve` tokens, so an answer to a person finds one. A
+    budget `reserved_near_people` keeps it only while people are near (a channel someone spoke to
+    the bot in lately): elsewhere nobody's answer would use it.
     """
 
     key: str
     interval: float
     burst: int
     reserve: int
+    reserved_near_people: bool = False
 
 
 def method_budget(method: str, scale: float = 1.0) -> Budget:
@@ -88,10 +91,13 @@ def method_budget(method: str, scale: float = 1.0) -> Budget:
 
 
 def channel_budget(channel: str, scale: float = 1.0) -> Budget:
-    """chat.postMessage's budget in one channel: a burst of three, then one a second (a little over)."""
+    """chat.postMessage's budget in one channel: a burst of three, then one a second (a little over);
+    the burst's last post is kept for a person's answer while people are in the channel."""
     per_second = POSTS_PER_SECOND_PER_CHANNEL * scale * SAFETY
     burst = max(CHANNEL_BURST, int(per_second))
-    return Budget(key=f"channel:{channel}", interval=1.0 / per_second, burst=burst, reserve=1)
+    return Budget(
+        key=f"channel:{channel}", interval=1.0 / per_second, burst=burst, reserve=1, reserved_near_people=True
+    )
 
 
 def budgets_for(method: str, channel: str | None, scale: float = 1.0) -> tuple[Budget, ...]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -33,6 +34,8 @@ from bot.slack.scheduler import NotSent, OutboundScheduler
 DEFAULT_API_URL = "https://slack.com/api/"
 POST_EVENT_TYPE = "opsbot_post"
 AMBIGUOUS_POST_TRIES = 3
+
+T = TypeVar("T")
 
 
 def post_marker(post_id: str) -> dict[str, Any]:
@@ -145,6 +148,23 @@ class InstrumentedWebClient(AsyncWebClient):
                 )
         return None
 
+    async def update_when_due(
+        self, channel: str, ts: str, draw: Callable[[], Awaitable[dict[str, Any] | None]]
+    ) -> AsyncSlackResponse | None:
+        """chat.update of one message whose content (`text`, `blocks`) `draw` makes once the budget
+        allows the call, not when it starts to wait: a card that waited a minute for Slack's budget
+        shows the newest state, not the one of a minute ago. `draw` answers None when the message
+        already shows it, and then nothing is sent (None)."""
+        channel = self._channel_ids.get(channel, channel)
+
+        async def call() -> AsyncSlackResponse | None:
+            content = await draw()
+            if content is None:
+                return None
+            return await self._call("chat.update", {"json": {**content, "channel": channel, "ts": ts}})
+
+        return await self._scheduled("chat.update", channel, call, merge_key=f"{channel}:{ts}")
+
     async def close(self) -> None:
         await self.scheduler.close()
         if self.session is not None and not self.session.closed:
@@ -158,10 +178,20 @@ class InstrumentedWebClient(AsyncWebClient):
         if api_method == "chat.update":
             ts = _argument(kwargs, "ts")
             merge_key = f"{channel}:{ts}" if channel and ts else None
+        return await self._scheduled(
+            api_method, channel, lambda: self._call(api_method, kwargs), merge_key=merge_key
+        )
+
+    async def _scheduled(
+        self,
+        api_method: str,
+        channel: str | None,
+        call: Callable[[], Awaitable[T]],
+        merge_key: str | None,
+    ) -> T:
+        """`call` once the scheduler grants it; a call that waited past its patience is Slack's 429."""
         try:
-            return await self.scheduler.send(
-                api_method, channel, lambda: self._call(api_method, kwargs), merge_key=merge_key
-            )
+            return await self.scheduler.send(api_method, channel, call, merge_key=merge_key)
         except NotSent:
             self._metrics.web_api_calls.labels(api_method, "not_sent").inc()
             raise SlackApiError(  # type: ignore[no-untyped-call]

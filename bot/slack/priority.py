@@ -18,6 +18,8 @@ from typing import Any
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.slack.delivery import context_fields
+
 
 class Priority(IntEnum):
     """Lower goes first."""
@@ -56,16 +58,24 @@ def serving(priority: Priority) -> Iterator[None]:
 Next = Callable[[], Awaitable[None]]
 
 
-async def person_first_middleware(
-    req: AsyncBoltRequest, body: dict[str, Any], next: Next
-) -> BoltResponse | None:
-    """Bolt global middleware: a command, click or modal from a person is served first.
+def person_first_middleware(
+    person_in: Callable[[str], None],
+) -> Callable[[AsyncBoltRequest, dict[str, Any], Next], Awaitable[BoltResponse | None]]:
+    """Bolt global middleware: a command, click or modal from a person is served first, and the
+    channel it came from is where people are (`person_in`, the scheduler's).
 
-    Set for the rest of this delivery's context (not reset): Bolt runs the listener in a task
-    started after the middleware returns, and that task copies the context it is started in.
+    The priority is set for the rest of this delivery's context (not reset): Bolt runs the listener
+    in a task started after the middleware returns, and that task copies the context it is started in.
     """
-    person = "command" in body or body.get("type") in PERSON_KINDS
-    # Set either way: a Socket Mode connection may handle several deliveries in one context.
-    _current.set(Priority.PERSON if person else Priority.ANNOUNCE)
-    await next()
-    return None
+
+    async def person_first(req: AsyncBoltRequest, body: dict[str, Any], next: Next) -> BoltResponse | None:
+        person = "command" in body or body.get("type") in PERSON_KINDS
+        # Set either way: a Socket Mode connection may handle several deliveries in one context.
+        _current.set(Priority.PERSON if person else Priority.ANNOUNCE)
+        channel = context_fields(body).get("slack_channel") if person else None
+        if channel:
+            person_in(channel)
+        await next()
+        return None
+
+    return person_first

@@ -5,7 +5,9 @@ Redis the buckets are shared, so replicas together keep one workspace's budget. 
 its budget spent waits in a queue ordered by priority (`bot.slack.priority`) and then arrival, and a
 dispatcher grants waiting calls as tokens come back. Work nobody waits on cannot take a budget's
 last tokens (`Budget.reserve`), so an answer to a person finds one even while a storm of card
-refreshes has the queue full.
+refreshes has the queue full. A channel keeps its last post for people only while people are there
+(someone spoke to the bot in it within `PEOPLE_LINGER_S`, as `person_in` hears): a storm's cards in
+an alerts channel nobody is typing in take its whole burst.
 
 Successive updates of one message (`chat.update` of the same channel and ts) merge while they wait:
 the newest content replaces the queued one and every caller gets the answer to it, and a message
@@ -23,10 +25,11 @@ import asyncio
 import bisect
 import itertools
 import math
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
@@ -52,6 +55,7 @@ TRIGGER_METHODS = frozenset({"views.open", "views.push"})
 # client backs off on its own.
 UNSCHEDULED = frozenset({"apps.connections.open"})
 REDIS_RETRY_S = 5.0
+PEOPLE_LINGER_S = 600.0
 
 
 class NotSent(Exception):
@@ -113,6 +117,7 @@ class OutboundScheduler:
         self._dispatcher: asyncio.Task[None] | None = None
         self._due = math.inf  # when the dispatcher next walks the queue unless woken
         self._degraded = False
+        self._people: dict[str, float] = {}  # channel budget key -> when a person last spoke there
         metrics.slack_budget_shared.set(1 if self._shared else 0)
 
     async def send(
@@ -139,6 +144,14 @@ class OutboundScheduler:
                 await self._dispatcher
             self._dispatcher = None
         await self._buckets.close()
+
+    def person_in(self, channel: str) -> None:
+        """A person spoke to the bot in `channel` (by id): keep its last post for answers a while.
+
+        Known to this replica only: a person's first answer through another replica may wait one
+        post's interval behind that replica's bulk work (it still goes first in the queue).
+        """
+        self._people[f"channel:{channel}"] = time.monotonic()
 
     def waiting(self) -> dict[str, int]:
         """Calls waiting for their budget, by priority name (for /ready and the benchmarks)."""
@@ -262,14 +275,24 @@ class OutboundScheduler:
 
     async def _take(self, waiter: _Waiter) -> Taken:
         for_person = waiter.priority == Priority.PERSON
+        budgets = waiter.budgets if for_person else tuple(self._kept_for_people(b) for b in waiter.budgets)
         if not self._shared or self._degraded:
-            return await self._fallback.take(waiter.budgets, for_person=for_person)
+            return await self._fallback.take(budgets, for_person=for_person)
         try:
-            return await self._buckets.take(waiter.budgets, for_person=for_person)
+            return await self._buckets.take(budgets, for_person=for_person)
         except (RedisError, OSError) as exc:
             # Each replica keeps its own budget while Redis is away: over by the replica count at worst.
             self._degrade(exc)
-            return await self._fallback.take(waiter.budgets, for_person=for_person)
+            return await self._fallback.take(budgets, for_person=for_person)
+
+    def _kept_for_people(self, budget: Budget) -> Budget:
+        """`budget` as work nobody waits on sees it: with its reserve only while people are near."""
+        if not budget.reserved_near_people or budget.reserve == 0:
+            return budget
+        seen = self._people.get(budget.key)
+        if seen is not None and time.monotonic() - seen < PEOPLE_LINGER_S:
+            return budget
+        return replace(budget, reserve=0)
 
     async def _hold_off(self, waiter: _Waiter, seconds: float) -> None:
         budget = waiter.budgets[0]  # a post's channel, or the method

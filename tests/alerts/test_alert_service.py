@@ -204,6 +204,37 @@ async def test_repeats_retries_and_a_second_peer_update_the_one_card_in_place(
     assert len(diagnoses_in(slack, card)) == 1, "a new alert in a diagnosed group is not re-diagnosed"
 
 
+async def test_a_card_held_back_by_slack_goes_out_with_the_newest_state_not_the_one_it_queued_with(
+    slack: LocalSlack, runtime: Runtime
+) -> None:
+    alerts = runtime.services.alerts
+    await alerts.receive(notification(alert("a1")))
+    slack.faults.rate_limit("chat.update", calls=1, per_seconds=3.0)
+    await alerts.receive(notification(alert("a1"), alert("a2", instance="db-2")))  # takes the one update
+    # Slack refuses the next update for 3 s; the group changes twice more meanwhile.
+    held = asyncio.ensure_future(
+        alerts.receive(notification(alert("a1"), alert("a2", instance="db-2"), alert("a3", instance="db-3")))
+    )
+    await slack.wait_for(lambda: [c for c in slack.calls("chat.update") if c.status == 429])
+    newest = (
+        alert("a1"),
+        alert("a2", instance="db-2"),
+        alert("a3", instance="db-3"),
+        alert("a4", instance="db-4"),
+    )
+    await alerts.receive(notification(*newest))
+    await held
+    [card] = cards(slack)
+    # After a 429 the bot takes the budget for spent: the update waits out Retry-After and a few turns more.
+    await slack.wait_for(
+        lambda: "4 firing · 0 resolved" in str(slack.message("alerts", card.ts).blocks), timeout=20
+    )
+    await settle(runtime)
+    sent = [str(c.args.get("blocks")) for c in slack.calls("chat.update") if c.status == 200]
+    assert len(sent) == 2, "the update Slack held back went out once, drawn again when it went"
+    assert "4 firing · 0 resolved" in sent[-1]
+
+
 async def test_resolving_says_so_with_its_duration(slack: LocalSlack, runtime: Runtime) -> None:
     alerts = runtime.services.alerts
     await alerts.receive(notification(alert("a1"), alert("a2", instance="db-2")))

@@ -59,6 +59,9 @@ async def test_alice_requests_bob_approves_and_the_idle_connections_are_gone(
             lambda: [e for e in slack.ephemerals("alice") if "Requested REQ-" in e.text]
         )
         assert "approval" in receipt[-1].text
+        # The receipt follows the card's redraw, if any: a card nobody acted on yet is posted once
+        # (chat.update's tier-3 budget is what keeps alert cards current in a storm).
+        assert not [c for c in slack.calls("chat.update") if c.args.get("ts") == card.ts]
 
         await slack.click("alice", card, button(card, "approval_approve"))
         refusal = await slack.wait_for(
