@@ -42,8 +42,13 @@ system-packages:
 	  || echo "!!! could not install$$missing: the tests that need them will be SKIPPED (see the summary)"; \
 	fi
 
+# Two workers (pytest-xdist), a test file per worker at a time: the suite mostly waits on Slack's
+# pace and on fault timeouts, so two share these two cores. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+
 unit: install system-packages
-	env -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy $(BIN)/pytest -q --durations=15
+	env -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy \
+	  $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test: lint typecheck unit
 

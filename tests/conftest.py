@@ -136,7 +136,10 @@ def redis_url() -> Iterator[str]:
     if configured:
         yield configured
         return
-    machine = "redis://127.0.0.1:6379/0"
+    # Each pytest-xdist worker has a database of its own: the bots of two tests running at once
+    # would otherwise share dedupe keys, coordination and Slack budgets.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    machine = f"redis://127.0.0.1:6379/{int(worker.removeprefix('gw')) + 1 if worker else 0}"
     try:
         if redis.Redis.from_url(machine, socket_connect_timeout=1).ping():
             yield machine
