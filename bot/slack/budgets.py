@@ -90,13 +90,18 @@ def method_budget(method: str, scale: float = 1.0) -> Budget:
     return Budget(key=f"method:{method}", interval=60.0 / kept, burst=burst, reserve=burst // 5)
 
 
+def channel_key(channel: str) -> str:
+    """The key of a channel's post budget (and of the people seen in it)."""
+    return f"channel:{channel}"
+
+
 def channel_budget(channel: str, scale: float = 1.0) -> Budget:
     """chat.postMessage's budget in one channel: a burst of three, then one a second (a little over);
     the burst's last post is kept for a person's answer while people are in the channel."""
     per_second = POSTS_PER_SECOND_PER_CHANNEL * scale * SAFETY
     burst = max(CHANNEL_BURST, int(per_second))
     return Budget(
-        key=f"channel:{channel}", interval=1.0 / per_second, burst=burst, reserve=1, reserved_near_people=True
+        key=channel_key(channel), interval=1.0 / per_second, burst=burst, reserve=1, reserved_near_people=True
     )
 
 

@@ -38,7 +38,7 @@ from slack_sdk.errors import SlackApiError
 from bot.logs import get_logger
 from bot.metrics import Metrics
 from bot.slack.buckets import Buckets, MemoryBuckets, Taken
-from bot.slack.budgets import Budget, budgets_for
+from bot.slack.budgets import Budget, budgets_for, channel_key
 from bot.slack.priority import Priority, for_call
 
 log = get_logger(__name__)
@@ -151,7 +151,7 @@ class OutboundScheduler:
         Known to this replica only: a person's first answer through another replica may wait one
         post's interval behind that replica's bulk work (it still goes first in the queue).
         """
-        self._people[f"channel:{channel}"] = time.monotonic()
+        self._people[channel_key(channel)] = time.monotonic()
 
     def waiting(self) -> dict[str, int]:
         """Calls waiting for their budget, by priority name (for /ready and the benchmarks)."""
