@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -40,7 +41,7 @@ global
 defaults
     mode http
     log global
-    log-format "%ST %rc %b/%s %HM %HU %Ta"
+    log-format "%ST %ts %rc %b/%s %HM %HU %Ta %tr"
     timeout connect 500ms
     timeout client 10s
     timeout server 2500ms
@@ -129,7 +130,7 @@ class Replica:
 @dataclass(frozen=True)
 class Kill:
     replica: str
-    at: float
+    at: str  # wall clock, to read beside the logs
     back_after: float
 
 
@@ -140,14 +141,15 @@ class Cluster:
     replicas: list[Replica]
     front_url: str
     stats_socket: Path
+    proxy_log: Path
     kills: list[Kill] = field(default_factory=list)
 
     async def restart(self, replica: Replica) -> Kill:
-        killed_at = time.monotonic()
+        at, killed_at = datetime.now(), time.monotonic()
         replica.kill()
         replica.start()
         await replica.wait_ready()
-        return Kill(replica.name, killed_at, time.monotonic() - killed_at)
+        return Kill(replica.name, f"{at:%H:%M:%S.%f}", time.monotonic() - killed_at)
 
     async def kill_in_turns(self, every: float, until: float, *, first_after: float) -> None:
         """SIGKILL the next replica (round robin) `first_after` seconds in, then every `every`
@@ -159,6 +161,15 @@ class Cluster:
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             self.kills.append(await self.restart(self.replicas[turn % len(self.replicas)]))
             due += every
+
+    def proxy_failures(self) -> list[str]:
+        """HAProxy's log lines of requests not answered 2xx or not ended normally (termination `--`)."""
+        lines = [line.split(" ", 2) for line in self.proxy_log.read_text(errors="replace").splitlines()]
+        return [
+            " ".join(fields)
+            for fields in lines
+            if len(fields) == 3 and fields[0][:1].isdigit() and (fields[0][0] != "2" or fields[1] != "--")
+        ]
 
     def backend_stats(self) -> dict[str, dict[str, str]]:
         """HAProxy's `show stat` rows of our backend, by server name (`BACKEND` for the totals)."""
@@ -224,7 +235,7 @@ async def _start_haproxy(stack: AsyncExitStack, workdir: Path, replicas: list[Re
         proc.wait(10)
 
     stack.callback(stop)
-    cluster = Cluster(replicas, f"http://127.0.0.1:{port}", stats)
+    cluster = Cluster(replicas, f"http://127.0.0.1:{port}", stats, workdir / "haproxy.log")
     deadline = time.monotonic() + 10
     while not stats.exists():
         assert proc.poll() is None and time.monotonic() < deadline, (workdir / "haproxy.log").read_text()

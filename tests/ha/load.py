@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import aiohttp
 
@@ -65,6 +66,20 @@ class Ledger:
         answered = sum(a.status is not None and 200 <= a.status < 300 for a in interactions)
         events = self.events + self.replays
         return answered + sum(d.ok for d in events), len(interactions) + len(events)
+
+    def unanswered(self, slack: LocalSlack) -> list[str]:
+        """Each request that got no answer: what it was, when, and what came back (for the failure)."""
+        interactions = [a for a in slack.recorder.deliveries if a.kind != "events_api" and not a.retry_num]
+        lines = [
+            f"{datetime.fromtimestamp(a.at):%H:%M:%S.%f} {a.kind} status={a.status} {a.reason}"
+            for a in interactions
+            if a.status is None or not 200 <= a.status < 300
+        ]
+        return lines + [
+            f"{d.kind} status={d.status} {[a.reason for a in d.attempts]}"
+            for d in self.events + self.replays
+            if not d.ok
+        ]
 
 
 async def until(deadline: float, step: Callable[[int], Awaitable[None]], pause: float) -> None:

@@ -64,12 +64,15 @@ async def test_replicas_killed_in_turns_under_load_lose_and_double_nothing(
     await from_store(figures, slack, ledger, database_url, app_db_url)
     await pin_entries(figures, ledger, database_url)
     print(f"\nHA drill, 3 replicas behind HAProxy, {os.getloadavg()[0]:.1f} load:\n{figures.table(ledger)}")
+    answered, sent = figures.answered
+    assert answered == sent, (
+        f"{sent - answered} of {sent} requests got no answer: {ledger.unanswered(slack)};"
+        f" HAProxy answered: {ha_cluster.proxy_failures()}; kills: {ha_cluster.kills}"
+    )
     _hold(figures, ledger)
 
 
 def _hold(figures: Figures, ledger: load.Ledger) -> None:
-    answered, sent = figures.answered
-    assert answered == sent, f"{sent - answered} of {sent} requests got no answer"
     assert figures.diagnoses_posted == ledger.diagnoses, "an acknowledged diagnosis was never posted"
     assert figures.kills >= 1 and ledger.approvals and ledger.declared and ledger.pinned
     started = {r: n for r, n in figures.runs_per_request.items() if n}
