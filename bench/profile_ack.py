@@ -3,7 +3,11 @@ HTTP or Socket Mode as fast as it is acked (or the on-call storm with --storm). 
 without Slack's rate limits unless --slack-limits real. Writes the profile to
 bench/results/profile_<scenario>_<transport>.txt and prints its top.
 
-    python -m bench.profile_ack [--requests 20000] [--storm] [--transport http|socket]
+    python -m bench.profile_ack [--requests 20000] [--storm [--rate 200]] [--transport http|socket]
+
+The storm at its benchmark rate (200/s) saturates the profiled process (pyinstrument roughly doubles
+the CPU a request costs), and a saturated bot profiles its overload — pool timeouts and their
+reports — rather than its work; `--rate 100` profiles the same mix below saturation.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from handlers import subscribed_events
 from localslack import LocalSlack
 
 
-async def main(requests: int, storm: bool, transport: str, limits: bool) -> None:
+async def main(requests: int, storm: bool, transport: str, limits: bool, rate: float) -> None:
     admin = machine_postgres()
     redis_url = machine_redis()
     names = [f"opsbot_profile_{uuid.uuid4().hex[:8]}" for _ in range(2)]
@@ -86,7 +90,7 @@ async def main(requests: int, storm: bool, transport: str, limits: bool) -> None
                     sender = HttpSender(app.url + "/slack/events", slack.signing_secret)
                 await sender.start()
                 try:
-                    figures = await _load(slack, system, sender, requests, storm)
+                    figures = await _load(slack, system, sender, requests, storm, rate)
                 finally:
                     await sender.close()
             print(
@@ -105,7 +109,7 @@ async def main(requests: int, storm: bool, transport: str, limits: bool) -> None
 
 
 async def _load(
-    slack: LocalSlack, system: SickSystem, sender: Sender, requests: int, storm: bool
+    slack: LocalSlack, system: SickSystem, sender: Sender, requests: int, storm: bool, rate: float
 ) -> dict[str, Any]:
     if not storm:
         lobby = Incident(channel=slack.channel("incident-response").id, cards=[])
@@ -116,7 +120,7 @@ async def _load(
     completions = Completions()
     async with watch_replies(slack, completions):
         run = await open_loop(
-            sender, work.storm, rate=STORM_RATE, duration_s=requests / STORM_RATE, completions=completions
+            sender, work.storm, rate=rate, duration_s=requests / rate, completions=completions
         )
     return summarize(run)
 
@@ -125,10 +129,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--storm", action="store_true", help="profile the mixed on-call storm instead")
+    parser.add_argument("--rate", type=float, default=STORM_RATE, help="storm requests per second")
     parser.add_argument("--transport", choices=("http", "socket"), default="http")
     parser.add_argument(
         "--slack-limits", choices=("real", "off"), default="off", help="Slack's Web API rate limits"
     )
     args = parser.parse_args()
     configure_logging("warning", "console")
-    asyncio.run(main(args.requests, args.storm, args.transport, args.slack_limits == "real"))
+    asyncio.run(main(args.requests, args.storm, args.transport, args.slack_limits == "real", args.rate))
