@@ -238,7 +238,7 @@ async def _start_haproxy(stack: AsyncExitStack, workdir: Path, replicas: list[Re
     cluster = Cluster(replicas, f"http://127.0.0.1:{port}", stats, workdir / "haproxy.log")
     deadline = time.monotonic() + 10
     while not stats.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, (workdir / "haproxy.log").read_text()
+        assert proc.poll() is None and time.monotonic() < deadline, cluster.proxy_log.read_text()
         await asyncio.sleep(0.05)
     await cluster.wait_all_up()
     return cluster

@@ -23,6 +23,7 @@ import aiohttp
 from bot.alerts.samples import alertmanager_notification
 from localslack import LocalSlack, Message
 from localslack.delivery import Delivery
+from localslack.recorder import DeliveryAttempt
 from tests.approvals.helpers import button, request_action, text_of
 
 ALERT_GROUPS = ("db-leak", "5xx", "disk", "cache")
@@ -62,24 +63,32 @@ class Ledger:
         """(answered, sent) over every command, click, view submission (Slack never retries those: each
         attempt is one person's action) and every event (answered if an attempt or retry was);
         Slack's event retries run in the background, so read this after they have had their time."""
-        interactions = [a for a in slack.recorder.deliveries if a.kind != "events_api" and not a.retry_num]
-        answered = sum(a.status is not None and 200 <= a.status < 300 for a in interactions)
+        interactions = _interactions(slack)
+        answered = sum(_ok(a.status) for a in interactions)
         events = self.events + self.replays
         return answered + sum(d.ok for d in events), len(interactions) + len(events)
 
     def unanswered(self, slack: LocalSlack) -> list[str]:
         """Each request that got no answer: what it was, when, and what came back (for the failure)."""
-        interactions = [a for a in slack.recorder.deliveries if a.kind != "events_api" and not a.retry_num]
         lines = [
             f"{datetime.fromtimestamp(a.at):%H:%M:%S.%f} {a.kind} status={a.status} {a.reason}"
-            for a in interactions
-            if a.status is None or not 200 <= a.status < 300
+            for a in _interactions(slack)
+            if not _ok(a.status)
         ]
         return lines + [
             f"{d.kind} status={d.status} {[a.reason for a in d.attempts]}"
             for d in self.events + self.replays
             if not d.ok
         ]
+
+
+def _interactions(slack: LocalSlack) -> list[DeliveryAttempt]:
+    """Commands, clicks and view submissions as localslack delivered them (Slack retries none)."""
+    return [a for a in slack.recorder.deliveries if a.kind != "events_api" and not a.retry_num]
+
+
+def _ok(status: int | None) -> bool:
+    return status is not None and 200 <= status < 300
 
 
 async def until(deadline: float, step: Callable[[int], Awaitable[None]], pause: float) -> None:
